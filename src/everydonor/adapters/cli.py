@@ -1,0 +1,277 @@
+"""The ``everydonor`` command: parse arguments → call the core → render; errors → stderr, exit 2.
+
+Nothing is written to stdout unless the whole answer is ready, so a failed run never leaves a
+half-written JSON document behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from everydonor import __version__
+from everydonor.adapters.imgt import IMGT_CITATIONS, load_reference, read_mac_file
+from everydonor.adapters.pyard import PYARD_VERSION
+from everydonor.errors import EverydonorError, InputError
+from everydonor.hla.designation import MacDictionary, expand, parse_typing
+from everydonor.hla.glstring import is_gl_string, map_tokens, parse_gl
+from everydonor.hla.reduction import Reducer
+from everydonor.hla.reference import HlaReference, Resolution
+
+EXIT_BAD_INPUT = 2
+NOTICE = ("Decision support for the treating transplant team; check every answer against its "
+          "source before clinical use.")
+
+
+def _example_path() -> Path:
+    return Path(str(resources.files("everydonor") / "data" / "examples" / "typings.txt"))
+
+
+def _read_typings_file(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read typings file {str(path)!r}: {exc.strerror}",
+                         value=str(path), field="--file") from exc
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+class Context:
+    """What a command needs: the release tables, the MAC list, the reducer (built lazily)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.imgt_dir: str | None = args.imgt or os.environ.get("EVERYDONOR_IMGT_DIR") or None
+        self.mac_file: str | None = args.mac or os.environ.get("EVERYDONOR_MAC_FILE") or None
+        self._ref: HlaReference | None = None
+        self._macs: MacDictionary | None = None
+        self._reducer: Reducer | None = None
+
+    @property
+    def ref(self) -> HlaReference:
+        if self._ref is None:
+            self._ref = load_reference(self.imgt_dir)
+        return self._ref
+
+    @property
+    def macs(self) -> MacDictionary | None:
+        if self._macs is None and self.mac_file:
+            self._macs = read_mac_file(self.mac_file)
+        return self._macs
+
+    @property
+    def reducer(self) -> Reducer:
+        if self._reducer is None:
+            self._reducer = Reducer(self.ref, self.macs)
+        return self._reducer
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "software": f"everydonor {__version__}",
+            "reference": f"IPD-IMGT/HLA {self.ref.release}",
+            "mac_list": self.macs.source if self.macs else None,
+            "notice": NOTICE,
+        }
+
+
+def _typings(args: argparse.Namespace) -> list[str]:
+    items: list[str] = list(args.typings or [])
+    if args.file:
+        items += _read_typings_file(Path(args.file))
+    if args.example:
+        items += _read_typings_file(_example_path())
+    if not items:
+        raise InputError("no typings given: pass TYPING arguments, --file FILE or --example",
+                         field="TYPING")
+    return items
+
+
+def _reduce_one(ctx: Context, text: str, to: Resolution) -> dict[str, Any]:
+    if is_gl_string(text):
+        gl = parse_gl(text)
+        reduced = map_tokens(gl, lambda t: ctx.reducer.reduce(parse_typing(t), to).output or t)
+        return {"input": text, "output": reduced.format(), "kind": "gl_string"}
+    return ctx.reducer.reduce(parse_typing(text), to).to_dict()
+
+
+def _check_one(ctx: Context, text: str) -> dict[str, Any]:
+    tokens = parse_gl(text).tokens() if is_gl_string(text) else [text]
+    parts = []
+    for token in tokens:
+        typing = parse_typing(token)
+        alleles = expand(typing, ctx.ref, ctx.macs)
+        parts.append({"typing": token, "kind": typing.kind.value,
+                      "locus": typing.locus.value if typing.locus else None,
+                      "alleles": len(alleles), "ambiguous": len(alleles) > 1})
+    out: dict[str, Any] = {"input": text, "valid": True}
+    if len(parts) == 1:
+        out.update({k: v for k, v in parts[0].items() if k != "typing"})
+    else:
+        out["kind"] = "gl_string"
+        out["ambiguous"] = any(p["ambiguous"] for p in parts)
+        out["parts"] = parts
+    return out
+
+
+def _expand_one(ctx: Context, text: str) -> dict[str, Any]:
+    if is_gl_string(text):
+        gl = parse_gl(text)
+        expanded = map_tokens(gl, lambda t: "/".join(expand(parse_typing(t), ctx.ref, ctx.macs))
+                              or t)
+        return {"input": text, "output": expanded.format(), "kind": "gl_string"}
+    typing = parse_typing(text)
+    alleles = expand(typing, ctx.ref, ctx.macs)
+    return {"input": text, "kind": typing.kind.value, "alleles": list(alleles),
+            "count": len(alleles)}
+
+
+def _run_each(ctx: Context, items: Sequence[str],
+              fn: Callable[[Context, str], dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                                     list[EverydonorError]]:
+    results, errors = [], []
+    for item in items:
+        try:
+            results.append(fn(ctx, item))
+        except EverydonorError as exc:
+            if exc.value is None:
+                exc.value = item
+            if exc.release is None and ctx._ref is not None:
+                exc.release = ctx._ref.release
+            errors.append(exc)
+            results.append({"input": item, "valid": False, "error": exc.to_dict()})
+    return results, errors
+
+
+def cmd_hla(args: argparse.Namespace) -> int:
+    ctx = Context(args)
+    items = _typings(args)
+    if args.action == "reduce":
+        to = Resolution(args.to)
+        results, errors = _run_each(ctx, items, lambda c, t: _reduce_one(c, t, to))
+    elif args.action == "check":
+        results, errors = _run_each(ctx, items, _check_one)
+    else:
+        results, errors = _run_each(ctx, items, _expand_one)
+
+    if errors and args.action != "check":
+        for exc in errors:
+            print(f"everydonor: {exc}", file=sys.stderr)
+        print(f"everydonor: {len(errors)} of {len(items)} typings refused; nothing written",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    document: dict[str, Any] = {"release": ctx.ref.release}
+    if args.action == "reduce":
+        document["to"] = args.to
+    document["results"] = results
+    document["provenance"] = ctx.provenance()
+    if args.format == "json":
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+    else:
+        text = _render_text(args.action, results, document)
+    print(text)
+    if errors:
+        for exc in errors:
+            print(f"everydonor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _render_text(action: str, results: list[dict[str, Any]], document: dict[str, Any]) -> str:
+    lines = [f"# IPD-IMGT/HLA {document['release']} — {NOTICE}"]
+    width = max((len(r["input"]) for r in results), default=10)
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['input']:<{width}}  INVALID  {r['error']['message']}")
+        elif action == "reduce":
+            out = r.get("output") or f"(none: {r.get('note', '')})"
+            lines.append(f"{r['input']:<{width}}  →  {out}")
+        elif action == "check":
+            amb = "ambiguous" if r.get("ambiguous") else "unambiguous"
+            lines.append(f"{r['input']:<{width}}  valid  {r.get('kind')}  {amb}")
+        else:
+            out = r.get("output") or "/".join(r.get("alleles", []))
+            lines.append(f"{r['input']:<{width}}  =  {out}")
+    return "\n".join(lines)
+
+
+def version_text() -> str:
+    lines = [
+        f"everydonor {__version__}",
+        "Reference data: IPD-IMGT/HLA 3.58.0 (bundled, unmodified; CC BY-ND, see "
+        "everydonor/data/imgt/3580/LICENCE.md)",
+        f"HLA reduction cross-checked with py-ard {PYARD_VERSION} (NMDP, LGPL-3.0)",
+        "Please cite, when you use the IPD-IMGT/HLA data:",
+        *[f"  - {c}" for c in IMGT_CITATIONS],
+        NOTICE,
+    ]
+    return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    """Print :func:`version_text` as written (argparse's own action would reflow it)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        raise SystemExit(0)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own exit status is 2 as well
+        self.print_usage(sys.stderr)
+        print(f"everydonor: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="everydonor", description=(
+        "everydonor: HLA nomenclature, family haplotypes and donor selection by the Beijing "
+        "Protocol. " + NOTICE))
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show version, reference release and citations, then exit")
+    parser.add_argument("--imgt", metavar="DIR", help="IPD-IMGT/HLA release folder (default: "
+                        "the bundled 3.58.0; or EVERYDONOR_IMGT_DIR)")
+    parser.add_argument("--mac", metavar="FILE", help="NMDP multiple allele code list "
+                        "(numer.v3.txt or Atlas CSV; or EVERYDONOR_MAC_FILE)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    hla = sub.add_parser("hla", help="check, reduce or expand HLA typings")
+    hla.add_argument("action", choices=["check", "reduce", "expand"])
+    hla.add_argument("typings", nargs="*", metavar="TYPING",
+                     help="allele, allele string, MAC, XX code, G/P group, serology or GL string")
+    hla.add_argument("--to", choices=[r.value for r in Resolution], default=Resolution.LGX.value,
+                     help="target of reduce (default lgx)")
+    hla.add_argument("--file", metavar="FILE", help="read typings from FILE, one per line")
+    hla.add_argument("--example", action="store_true", help="use the bundled example typings")
+    hla.add_argument("--format", choices=["json", "text"], default="json")
+    hla.set_defaults(func=cmd_hla)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit status (0 ok, 2 bad input)."""
+    parser = build_parser()
+    # Typings may come before or after options ("hla reduce --to g A*01:01"): argparse leaves
+    # positionals after an option unparsed, so they are gathered here; stray options still fail.
+    args, extras = parser.parse_known_args(argv)
+    stray = [x for x in extras if x.startswith("-") and x != "-"]
+    if stray or (extras and args.command != "hla"):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extras)}")
+    if extras:
+        args.typings = [*args.typings, *extras]
+    try:
+        result: int = args.func(args)
+        return result
+    except EverydonorError as exc:
+        print(f"everydonor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

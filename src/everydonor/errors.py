@@ -1,0 +1,79 @@
+"""One exception tree for everydonor.
+
+Three things are kept apart on purpose (see ARCHITECTURE.md):
+
+* ``InvalidHlaName``: the text is not well-formed HLA nomenclature (``A*01:0X``).
+* ``UnknownAllele``: well formed, but absent from the reference release (``A*01:9999``).
+* ambiguity (``A*01:XX``): a *result*, never an error.
+
+Every error carries the bad value, the field or locus it came from, and the release it was
+checked against, so that a message can name all three.
+"""
+
+from __future__ import annotations
+
+
+class EverydonorError(Exception):
+    """Base of every error everydonor raises on purpose."""
+
+    def __init__(self, message: str, *, value: str | None = None, field: str | None = None,
+                 release: str | None = None, person: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.value = value
+        self.field = field
+        self.release = release
+        self.person = person
+
+    def with_context(self, *, person: str | None = None, field: str | None = None) -> EverydonorError:
+        """Return the same error, told where it came from (person, field)."""
+        if person is not None:
+            self.person = person
+        if field is not None:
+            self.field = field
+        return self
+
+    def __str__(self) -> str:
+        where = []
+        if self.person:
+            where.append(f"person {self.person!r}")
+        if self.field:
+            where.append(f"field {self.field!r}")
+        prefix = (", ".join(where) + ": ") if where else ""
+        suffix = f" (IPD-IMGT/HLA {self.release})" if self.release else ""
+        return f"{prefix}{self.message}{suffix}"
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The error as the JSON object the command line and API print."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "value": self.value,
+            "field": self.field,
+            "person": self.person,
+            "release": self.release,
+        }
+
+
+class HlaError(EverydonorError):
+    """A problem with an HLA name or typing."""
+
+
+class InvalidHlaName(HlaError):
+    """The text is not well-formed HLA nomenclature."""
+
+
+class UnknownAllele(HlaError):
+    """Well-formed, but not an allele (or group, or antigen) of the reference release."""
+
+
+class UnknownMacCode(HlaError):
+    """A well-formed NMDP multiple allele code absent from the MAC list in use."""
+
+
+class ReferenceDataError(EverydonorError):
+    """A reference release folder or derived cache is missing, unreadable or inconsistent."""
+
+
+class InputError(EverydonorError):
+    """Bad input outside HLA nomenclature (a case file field, a command-line value)."""

@@ -1,0 +1,133 @@
+"""Allele names: ``A*02:01:01:01``, ``A*01:04N``, ``B*44:02:01G``, ``DRB1*03:01P``.
+
+An :class:`Allele` is a *name* at some resolution (1 to 4 fields); whether it exists in a release
+is the reference tables' business (:class:`~everydonor.hla.reference.HlaReference`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from everydonor.errors import InvalidHlaName
+from everydonor.hla.locus import Locus, parse_locus
+
+
+class Expression(StrEnum):
+    """WHO expression suffixes."""
+
+    NULL = "N"
+    LOW = "L"
+    SECRETED = "S"
+    CYTOPLASM = "C"
+    ABERRANT = "A"
+    QUESTIONABLE = "Q"
+
+
+_FIELD = r"\d{2,4}"
+ALLELE_RE = re.compile(
+    rf"^(?P<locus>[A-Z][A-Z0-9]*)\*(?P<fields>{_FIELD}(?::{_FIELD}){{0,3}})(?P<suffix>[NLSCAQ])?$"
+)
+GROUP_RE = re.compile(
+    rf"^(?P<locus>[A-Z][A-Z0-9]*)\*(?P<fields>{_FIELD}(?::{_FIELD}){{1,2}})(?P<kind>[GPg])$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Allele:
+    """An allele name of 1-4 fields with an optional expression suffix.
+
+    >>> a = parse_allele("A*01:04:01:01N")
+    >>> (a.locus, a.fields, a.is_null, a.truncate(2).name)
+    (<Locus.A: 'A'>, ('01', '04', '01', '01'), True, 'A*01:04N')
+    """
+
+    locus: Locus
+    fields: tuple[str, ...]
+    expression: Expression | None = None
+
+    @property
+    def name(self) -> str:
+        suffix = self.expression.value if self.expression else ""
+        return f"{self.locus.value}*{':'.join(self.fields)}{suffix}"
+
+    @property
+    def is_null(self) -> bool:
+        return self.expression is Expression.NULL
+
+    @property
+    def resolution_fields(self) -> int:
+        return len(self.fields)
+
+    def truncate(self, n_fields: int) -> Allele:
+        """The same allele named to ``n_fields`` fields (the suffix is kept, as WHO names do)."""
+        return Allele(self.locus, self.fields[:n_fields], self.expression)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def split_locus(text: str) -> tuple[str, str]:
+    """Split ``"HLA-A*01:01"`` into ``("A", "01:01")``; raise if there is no ``*``."""
+    body = text.removeprefix("HLA-")
+    if "*" not in body:
+        raise InvalidHlaName(
+            f"{text!r} has no '*' between locus and fields (expected e.g. 'A*02:01')", value=text
+        )
+    locus, _, rest = body.partition("*")
+    return locus, rest
+
+
+def require_locus(name: str, text: str) -> Locus:
+    locus = parse_locus(name)
+    if locus is None:
+        supported = ", ".join(locus.value for locus in Locus)
+        raise InvalidHlaName(
+            f"{text!r}: {name!r} is not a typing locus everydonor supports ({supported})",
+            value=text,
+        )
+    return locus
+
+
+def parse_allele(text: str) -> Allele:
+    """Parse an allele name (1-4 fields, optional ``HLA-`` prefix and expression suffix).
+
+    Raises :class:`InvalidHlaName` naming what is wrong. Existence in a release is not checked.
+    """
+    body = text.strip().removeprefix("HLA-")
+    m = ALLELE_RE.match(body)
+    if m is None:
+        raise InvalidHlaName(_explain_allele(text), value=text)
+    locus = require_locus(m.group("locus"), text)
+    suffix = m.group("suffix")
+    return Allele(locus, tuple(m.group("fields").split(":")), Expression(suffix) if suffix else None)
+
+
+def _explain_allele(text: str) -> str:
+    body = text.strip().removeprefix("HLA-")
+    if "*" not in body:
+        return f"{text!r} is not an allele name: expected LOCUS*FIELD:FIELD, e.g. 'A*02:01'"
+    _, _, fields = body.partition("*")
+    if not fields:
+        return f"{text!r} has no fields after '*'"
+    parts = fields.rstrip("NLSCAQ").split(":")
+    if len(parts) > 4:
+        return f"{text!r} has {len(parts)} fields; allele names have at most 4"
+    for part in parts:
+        if not part.isdigit():
+            return f"{text!r}: field {part!r} is not numeric"
+        if not 2 <= len(part) <= 4:
+            return f"{text!r}: field {part!r} must have 2 to 4 digits"
+    return f"{text!r} is not a well-formed allele name"
+
+
+def allele_sort_key(name: str) -> tuple[object, ...]:
+    """Natural order of allele and group names: numeric field by field (``A*01:02`` < ``A*01:10``)."""
+    locus, _, rest = name.partition("*")
+    key: list[object] = [locus]
+    for part in rest.split(":"):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        tail = part[len(digits):]
+        key.append((int(digits) if digits else -1, tail))
+    return tuple(key)

@@ -1,0 +1,47 @@
+"""Known answers on the bundled IPD-IMGT/HLA 3.58.0 release."""
+
+import pytest
+
+from everydonor.errors import UnknownAllele
+from everydonor.hla.designation import expand, parse_typing
+from everydonor.hla.reference import Resolution
+
+
+@pytest.mark.parametrize(
+    ("typing", "to", "expected"),
+    [
+        ("A*01:01:01:01", Resolution.G, "A*01:01:01G"),
+        ("A*01:01:01:01", Resolution.P, "A*01:01P"),
+        ("A*01:01:01:01", Resolution.LGX, "A*01:01"),
+        ("B*15:01", Resolution.SEROLOGY, "B62"),
+        ("DRB1*03:01", Resolution.SEROLOGY, "DR17"),
+        ("C*01:02", Resolution.SEROLOGY, "Cw1"),
+        ("DRB3*01:01", Resolution.SEROLOGY, "DR52"),
+        ("A*24:02:01:02L", Resolution.LGX, "A*24:02"),
+        ("C*02:10", Resolution.LGX, "C*02:02"),
+        ("A*01:04:01:01N", Resolution.TWO_FIELD, "A*01:04N"),
+        ("DRB1*13:01/13:02", Resolution.LGX, "DRB1*13:01/DRB1*13:02"),
+        ("DPB1*04:01", Resolution.P, "DPB1*04:01P"),
+    ],
+)
+def test_known_reductions(reducer, typing: str, to: Resolution, expected: str) -> None:  # type: ignore[no-untyped-def]
+    assert reducer.reduce_text(typing, to) == expected
+
+
+def test_broad_antibody_reacts_with_split_donor(ref) -> None:  # type: ignore[no-untyped-def]
+    b12 = set(expand(parse_typing("B12"), ref))
+    expressed = {a for a in expand(parse_typing("B*44:02"), ref) if not a.endswith(("N", "S"))}
+    assert expressed <= b12
+    assert set(expand(parse_typing("B44"), ref)) < b12
+
+
+def test_mac_and_xx(reducer) -> None:  # type: ignore[no-untyped-def]
+    assert reducer.reduce_text("A*01:AB", Resolution.LGX) == "A*01:01/A*01:02"
+    xx = reducer.reduce_text("A*01:XX", Resolution.LGX).split("/")
+    assert "A*01:01" in xx and all(x.startswith("A*01:") for x in xx)
+
+
+def test_unknown_allele_names_value_and_release(reducer) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UnknownAllele) as err:
+        reducer.reduce_text("A*01:9999", Resolution.LGX)
+    assert err.value.value == "A*01:9999" and err.value.release == "3.58.0"
