@@ -25,8 +25,14 @@ def test_build_opens_no_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     ard = load_pyard(cache_dir=tmp_path)
     assert ard.redux("A*01:01:01:01", "G") == "A*01:01:01G"
     assert ard.redux("B*15:01:01:01", "lgx") == "B*15:01"
+    [db_file] = list(tmp_path.glob("imgt-3.58.0-*/pyard/no-mac/pyard-3580.sqlite3"))
+    # py-ard re-reads rel_dna_ser.txt on every construction for releases before 3.64 unless
+    # the database is completed: constructing it again, outside the guard, must stay offline.
+    from pyard.ard import ARD
+
+    again = ARD(imgt_version="3580", data_dir=str(db_file.parent), load_mac=False)
+    assert again.redux("DRB1*03:01", "lgx") == "DRB1*03:01"
     assert attempts == []
-    assert list(tmp_path.glob("imgt-3.58.0-*/pyard/no-mac/pyard-3580.sqlite3"))
 
 
 def test_unknown_url_is_refused_and_patches_are_restored() -> None:

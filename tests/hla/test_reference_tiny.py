@@ -120,3 +120,34 @@ def test_allele_string_shorthand() -> None:
     assert [m.name for m in t.members] == ["A*01:01", "A*02:10"]
     t = parse_typing("A*01:01:01/02")
     assert [m.name for m in t.members] == ["A*01:01:01", "A*01:01:02"]
+
+
+def test_fast_paths_agree_with_the_full_parser() -> None:
+    """Every name, allele string and XX code: the lookup-table answer equals the parsed one."""
+    fresh = Reducer(REF, R.macs)
+    fresh.build_tables(Resolution.LGX)
+    names = sorted(fresh.name_table(Resolution.LGX))
+    texts = [*names, "A*01:XX", "B*12:XX"]
+    texts += [f"{a}/{b}" for a in names for b in names if a.split("*")[0] == b.split("*")[0]]
+    slow = Reducer(REF, R.macs)
+    for text in texts:
+        expected = slow.reduce(parse_typing(text), Resolution.LGX).output
+        assert fresh.reduce_text(text, Resolution.LGX) == expected, text
+
+
+def test_reduce_many_on_error() -> None:
+    r = Reducer(REF, R.macs)
+    assert r.reduce_many(["A*01:01", "A*01:99", "A*01:01"], Resolution.G, on_error="none") == [
+        "A*01:01:01G", None, "A*01:01:01G"]
+    with pytest.raises(UnknownAllele):
+        r.reduce_many(["A*01:99"], Resolution.G)
+    # a refused typing is remembered, and refused again with the same error
+    with pytest.raises(UnknownAllele, match="identical to"):
+        r.reduce_text("A*01:99", Resolution.G)
+    with pytest.raises(ValueError):
+        r.reduce_many([], Resolution.G, on_error="ignore")
+
+
+def test_mixed_loci_string_is_not_taken_by_the_fast_path() -> None:
+    with pytest.raises(InvalidHlaName, match="mixes loci"):
+        Reducer(REF).reduce_text("A*01:01/B*44:02:01:01", Resolution.LGX)

@@ -10,10 +10,11 @@ It reaches for the network in these places, each handled here explicitly:
    named, and the replacement raises if it were.
 2. **Release files** — ``pyard.loader.{allele_list,g_group,p_group,serology}`` read
    ``Allelelist.txt``, ``hla_nom_g.txt``, ``hla_nom_p.txt``, ``rel_dna_ser.txt`` and
-   ``rel_ser_ser.txt`` through ``urlopen``. For releases before 3.64 py-ard re-reads
-   ``rel_dna_ser.txt`` from the network in its 6-column form (3.64 added the HATS column).
-   Every one of these reads is served from the local release folder instead; any other URL
-   raises :class:`~everydonor.errors.ReferenceDataError`.
+   ``rel_ser_ser.txt`` through ``urlopen``. Every one of these reads is served from the local
+   release folder instead; any other URL raises :class:`~everydonor.errors.ReferenceDataError`.
+   For releases before 3.64 py-ard would *re-read* ``rel_dna_ser.txt`` from the network every
+   time an ``ARD`` is constructed (it looks for the HATS table that only 3.64+ files produce):
+   :func:`_complete_pre_364_database` adds that table, empty, once the database is built.
 3. **MAC download** — ``pyard.loader.mac_codes.load_mac_codes`` fetches NMDP's ``numer.v3.zip``.
    The database is built with ``load_mac=False``; when the user supplies a MAC list, its codes
    are written into a copy of the database kept per MAC-file digest.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -108,35 +110,67 @@ def pyard_data_dir(release: ReleaseFolder, macs: MacDictionary | None,
     return base / f"mac-{macs.digest}"
 
 
-def load_pyard(path: Path | str | None = None, macs: MacDictionary | None = None,
-               cache_dir: Path | None = None) -> Any:
-    """A ``pyard.ard.ARD`` on the given release folder (bundled by default), built offline.
+def _complete_pre_364_database(db_file: Path) -> None:
+    """Give a pre-3.64 database the (empty) HATS table py-ard checks for.
 
-    py-ard prints progress while it builds; that output is swallowed so that it never mixes
-    with everydonor's JSON on stdout.
+    py-ard regenerates its serology tables whenever ``antigen_specifities`` is missing, and that
+    table only exists for releases with the HATS column (>= 3.64): without it, every ``ARD()``
+    re-downloads ``rel_dna_ser.txt``. An empty table (the release has no HATS assignments) stops
+    that for good, even for an ``ARD`` built outside :func:`offline_pyard`.
     """
-    release = open_release(path)
-    base_dir = pyard_data_dir(release, None, cache_dir or default_cache_dir())
-    db_name = f"pyard-{release.compact_version}.sqlite3"
+    conn = sqlite3.connect(db_file)
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS antigen_specifities "
+                     "(allele TEXT PRIMARY KEY, hats TEXT NOT NULL)")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _ensure_database(release: ReleaseFolder, data_dir: Path,
+                     macs: MacDictionary | None, base_dir: Path) -> None:
     from pyard.ard import ARD
 
-    with offline_pyard(release), contextlib.redirect_stdout(io.StringIO()):
-        ARD(imgt_version=release.compact_version, data_dir=str(base_dir), load_mac=False)
-        if macs is None:
-            return ARD(imgt_version=release.compact_version, data_dir=str(base_dir),
-                       load_mac=False)
-        mac_dir = pyard_data_dir(release, macs, cache_dir or default_cache_dir())
-        target = mac_dir / db_name
-        if not target.is_file():
-            mac_dir.mkdir(parents=True, exist_ok=True)
-            tmp = mac_dir / (db_name + ".tmp")
-            shutil.copyfile(base_dir / db_name, tmp)
-            import pyard.db as pyard_db
+    db_name = f"pyard-{release.compact_version}.sqlite3"
+    target = data_dir / db_name
+    if target.is_file():
+        _complete_pre_364_database(target)  # also mends a database built by an older everydonor
+        return
+    if macs is None:
+        ARD(imgt_version=release.compact_version, data_dir=str(data_dir), load_mac=False)
+        _complete_pre_364_database(target)
+        return
+    _ensure_database(release, base_dir, None, base_dir)
+    import pyard.db as pyard_db
 
-            conn = sqlite3.connect(tmp)
-            try:
-                pyard_db.save_mac_codes(conn, dict(macs.codes), "mac_codes")
-            finally:
-                conn.close()
-            tmp.replace(target)
-        return ARD(imgt_version=release.compact_version, data_dir=str(mac_dir), load_mac=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / (db_name + f".{os.getpid()}.tmp")
+    shutil.copyfile(base_dir / db_name, tmp)
+    conn = sqlite3.connect(tmp)
+    try:
+        pyard_db.save_mac_codes(conn, dict(macs.codes), "mac_codes")
+    finally:
+        conn.close()
+    os.replace(tmp, target)
+
+
+def load_pyard(path: Path | str | None = None, macs: MacDictionary | None = None,
+               cache_dir: Path | None = None, max_cache_size: int | None = None) -> Any:
+    """A ``pyard.ard.ARD`` on the given release folder (bundled by default), built offline.
+
+    The database is built once per release (and per MAC-list digest) in the cache folder.
+    py-ard prints progress while it builds; that output is swallowed so that it never mixes
+    with everydonor's JSON on stdout. ``max_cache_size`` is py-ard's own memo size.
+    """
+    release = open_release(path)
+    cache = cache_dir or default_cache_dir()
+    base_dir = pyard_data_dir(release, None, cache)
+    data_dir = pyard_data_dir(release, macs, cache)
+    from pyard.ard import ARD
+    from pyard.constants import DEFAULT_CACHE_SIZE
+
+    with offline_pyard(release), contextlib.redirect_stdout(io.StringIO()):
+        _ensure_database(release, data_dir, macs, base_dir)
+        return ARD(imgt_version=release.compact_version, data_dir=str(data_dir),
+                   load_mac=macs is not None,
+                   max_cache_size=max_cache_size or DEFAULT_CACHE_SIZE)

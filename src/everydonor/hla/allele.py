@@ -6,6 +6,7 @@ is the reference tables' business (:class:`~everydonor.hla.reference.HlaReferenc
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -122,6 +123,7 @@ def _explain_allele(text: str) -> str:
     return f"{text!r} is not a well-formed allele name"
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def allele_sort_key(name: str) -> tuple[object, ...]:
     """Natural order of allele and group names: numeric field by field (``A*01:02`` < ``A*01:10``)."""
     locus, _, rest = name.partition("*")

@@ -48,12 +48,20 @@ class Reduction:
         return out
 
 
-def _join(names: Iterable[str]) -> str:
-    return "/".join(sorted(set(names), key=allele_sort_key))
-
-
 class Reducer:
-    """Reduces typings with lookup tables built from ``ref`` (and an optional MAC list)."""
+    """Reduces typings with lookup tables built from ``ref`` (and an optional MAC list).
+
+    Tables, per target resolution, built on first use:
+
+    * every allele name of the release, full or truncated (``A*01:01``), → its reduction;
+    * every allele family (``A*01``, the XX code) → its reduction;
+    * every typing text seen → its answer (so a registry's repeated typings cost one lookup).
+
+    Allele names, allele strings, MACs and XX codes reduce *name by name* through these
+    tables, as py-ard does (a MAC ``A*01:AB`` is the allele string ``A*01:01/A*01:02``; an XX
+    code the list of its 2-field names); G/P/lg groups and serological antigens reduce allele
+    by allele.
+    """
 
     def __init__(self, ref: HlaReference, macs: MacDictionary | None = None) -> None:
         self.ref = ref
@@ -64,28 +72,68 @@ class Reducer:
             Resolution.LGX: {a: ref.lgx_of(a) for a in ref.alleles},
             Resolution.TWO_FIELD: {a: ref.two_field_of(a) for a in ref.alleles},
         }
-        self._memo: dict[tuple[str, Resolution], str] = {}
+        self._names: dict[Resolution, dict[str, tuple[str, ...]]] = {}
+        self._rank: dict[Resolution, dict[str, int]] = {}
+        self._families: dict[tuple[Resolution, str], tuple[str, ...]] = {}
+        self._texts: dict[Resolution, dict[str, str]] = {}
+        self._refused: dict[tuple[Resolution, str], EverydonorError] = {}
 
     @property
     def release(self) -> str:
         return self.ref.release
 
-    # -- single alleles -----------------------------------------------------------------------
+    # -- tables -------------------------------------------------------------------------------
     def allele_table(self, resolution: Resolution) -> dict[str, str]:
         """The plain lookup table ``full allele name → reduced name`` (not serology)."""
         return self._per_allele[resolution]
 
-    def _reduce_name(self, name: str, to: Resolution) -> set[str]:
-        """Reduce one allele name, full or truncated (``A*01:01``).
+    def name_table(self, to: Resolution) -> dict[str, tuple[str, ...]]:
+        """``allele name (full or truncated) → reduced names`` for ``to`` (not serology)."""
+        table = self._names.get(to)
+        if table is None:
+            per_allele = self._per_allele[to]
+            table = {a: (r,) for a, r in per_allele.items()}
+            for name in self.ref.by_prefix:
+                if ":" in name and name not in table:
+                    table[name] = tuple(sorted(self._reduce_truncated(name, to), key=allele_sort_key))
+            outputs = {r for rs in table.values() for r in rs}
+            self._rank[to] = {n: i for i, n in enumerate(sorted(outputs, key=allele_sort_key))}
+            self._names[to] = table
+        return table
 
-        A truncated name follows py-ard: at G, P and lgx only its alleles that belong to a
-        group decide (``C*02:10`` → ``C*02:02``); a name none of whose alleles is grouped
-        stays as it is (``C*06:53`` at G is ``C*06:53``).
+    def _text_table(self, to: Resolution) -> dict[str, str]:
+        """``typing text → answer``, seeded with every allele name of the release."""
+        texts = self._texts.get(to)
+        if texts is None:
+            texts = self._texts[to] = (
+                {} if to is Resolution.SEROLOGY
+                else {n: "/".join(rs) for n, rs in self.name_table(to).items()})
+        return texts
+
+    def build_tables(self, to: Resolution) -> None:
+        """Build every table for ``to`` now (names and all XX families), not on first use.
+
+        The registry-scale path calls this once before reducing millions of typings, as py-ard
+        builds its database before its first ``redux``.
+        """
+        self.name_table(to)
+        for family in self.ref.by_prefix:
+            if ":" not in family and "*" in family:
+                locus, _, first = family.partition("*")
+                code = f"{locus}*{first}:XX"
+                try:
+                    self._text_table(to)[code] = "/".join(self._family(parse_typing(code), to))
+                except EverydonorError:
+                    continue  # a family outside the typing loci' XX syntax
+
+    def _reduce_truncated(self, name: str, to: Resolution) -> set[str]:
+        """Reduce a truncated allele name (``A*01:01``, ``A*01:01:01``).
+
+        It follows py-ard: at G, P and lgx only its alleles that belong to a group decide
+        (``C*02:10`` → ``C*02:02``); a name none of whose alleles is grouped stays as it is
+        (``C*06:53`` at G is ``C*06:53``).
         """
         table = self._per_allele[to]
-        hit = table.get(name)
-        if hit is not None:
-            return {hit}
         alleles = self.ref.expand_prefix(name)
         if to is Resolution.TWO_FIELD:
             return {table[a] for a in alleles}
@@ -97,6 +145,44 @@ class Reducer:
             return {name}
         return {table[a] for a in grouped}
 
+    def _family(self, typing: Typing, to: Resolution) -> tuple[str, ...]:
+        """An XX code: the union of its 2-field names' reductions (splits of a broad included)."""
+        key = (to, f"{typing.locus}*{typing.first_field}")
+        hit = self._families.get(key)
+        if hit is None:
+            names = self.name_table(to)
+            two_field_names = {self.ref.two_field_of(a) for a in expand(typing, self.ref)}
+            hit = tuple(sorted({r for n in two_field_names for r in names[n]}, key=allele_sort_key))
+            self._families[key] = hit
+        return hit
+
+    def _outputs(self, typing: Typing, to: Resolution) -> tuple[str, ...]:
+        """Reduced names of a typing at ``to`` (not serology); raises for unknown names."""
+        kind = typing.kind
+        if kind is TypingKind.XX:
+            return self._family(typing, to)
+        names = self.name_table(to)
+        if kind in (TypingKind.ALLELE, TypingKind.ALLELE_STRING, TypingKind.MAC):
+            if kind is TypingKind.MAC:
+                if self.macs is None:
+                    expand(typing, self.ref, None)  # raises the "no MAC list" error
+                assert self.macs is not None
+                wanted = self.macs.subtypes(typing)
+                found = [names[n] for n in wanted if n in names]
+                if not found:
+                    expand(typing, self.ref, self.macs)  # raises UnknownAllele, naming them
+            else:
+                wanted = [m.name for m in typing.members]
+                if any(n not in names for n in wanted):
+                    expand(typing, self.ref, self.macs)  # raises UnknownAllele with a hint
+                found = [names[n] for n in wanted]
+            out = {r for rs in found for r in rs}
+            return tuple(sorted(out, key=allele_sort_key)) if len(out) > 1 else tuple(out)
+        table = self._per_allele[to]
+        alleles = expand(typing, self.ref, self.macs)
+        return tuple(sorted({table[a] for a in alleles}, key=allele_sort_key))
+
+    # -- serology -----------------------------------------------------------------------------
     def serology_of(self, alleles: Sequence[str]) -> tuple[list[Antigen], str | None]:
         antigens: set[Antigen] = set()
         reasons: set[str] = set()
@@ -122,42 +208,106 @@ class Reducer:
         if typing.is_untyped:
             return Reduction(typing.text, None, to, typing.kind, False, 0, "untyped")
         alleles = expand(typing, self.ref, self.macs)
-        if to is Resolution.SEROLOGY and typing.antigen is not None:
-            return Reduction(typing.text, typing.antigen.name, to, typing.kind, False,
-                             len(alleles))
         if to is Resolution.SEROLOGY:
+            if typing.antigen is not None:
+                return Reduction(typing.text, typing.antigen.name, to, typing.kind, False,
+                                 len(alleles))
             antigens, note = self.serology_of(alleles)
             output = "/".join(a.name for a in antigens) or None
             return Reduction(typing.text, output, to, typing.kind, len(antigens) > 1,
                              len(alleles), note)
-        table = self._per_allele[to]
-        if typing.kind in (TypingKind.ALLELE, TypingKind.ALLELE_STRING):
-            names = set()
-            for member in typing.members:
-                names |= self._reduce_name(member.name, to)
-        else:
-            names = {table[a] for a in alleles}
-        return Reduction(typing.text, _join(names), to, typing.kind, len(names) > 1, len(alleles))
+        names = self._outputs(typing, to)
+        return Reduction(typing.text, "/".join(names), to, typing.kind, len(names) > 1,
+                         len(alleles))
 
     def reduce_text(self, text: str, to: Resolution) -> str:
-        """Fast path: reduce one typing given as text, memoised. Untyped gives ``""``."""
-        key = (text, to)
-        hit = self._memo.get(key)
+        """Fast path: reduce one typing given as text. Untyped gives ``""``.
+
+        A typing seen before, or any allele name of the release, is one dictionary lookup.
+        """
+        texts = self._texts.get(to) or self._text_table(to)
+        hit = texts.get(text)
         if hit is not None:
             return hit
-        result = self.reduce(parse_typing(text), to).output or ""
-        self._memo[key] = result
+        if "/" in text and to is not Resolution.SEROLOGY:
+            fast = self._allele_string(text, to)
+            if fast is not None:
+                texts[text] = fast
+                return fast
+        refused = self._refused.get((to, text))
+        if refused is not None:
+            raise refused.with_traceback(None)
+        try:
+            typing = parse_typing(text)
+            if to is Resolution.SEROLOGY or typing.kind not in _NAME_LEVEL:
+                result = self.reduce(typing, to).output or ""
+            else:
+                result = "/".join(self._outputs(typing, to))
+        except EverydonorError as exc:
+            self._refused[(to, text)] = exc  # the same bad typing recurs in registry files
+            raise
+        texts[text] = result
         return result
 
-    def reduce_many(self, texts: Iterable[str], to: Resolution) -> list[str]:
-        """Reduce many typings (the registry-scale path): one lookup per distinct typing."""
-        memo = self._memo
+    def _allele_string(self, text: str, to: Resolution) -> str | None:
+        """``A*01:01/A*02:01`` whose members are all names of the release, straight from the
+        name table; None sends anything else (shorthand, HLA- prefix, unknown names, mixed
+        loci) to the full parser, which also produces the errors."""
+        names = self._names.get(to) or self.name_table(to)
+        rank = self._rank[to]
+        parts = text.split("/")
+        star = parts[0].find("*")
+        if star < 1:
+            return None
+        locus = parts[0][: star + 1]
+        if len(parts) == 2:  # the common case: two names
+            a, b = names.get(parts[0]), names.get(parts[1])
+            if a is None or b is None or not parts[1].startswith(locus):
+                return None
+            if len(a) == 1 and len(b) == 1:
+                x, y = a[0], b[0]
+                if x == y:
+                    return x
+                return f"{x}/{y}" if rank[x] < rank[y] else f"{y}/{x}"
+        out: set[str] = set()
+        for part in parts:
+            hit = names.get(part)
+            if hit is None or not part.startswith(locus):
+                return None
+            out.update(hit)
+        if len(out) == 1:
+            return out.pop()
+        return "/".join(sorted(out, key=rank.__getitem__))
+
+    def reduce_many(self, texts: Iterable[str], to: Resolution,
+                    on_error: str = "raise") -> list[str | None]:
+        """Reduce many typings (the registry-scale path): one lookup per typing seen before.
+
+        ``on_error="raise"`` stops at the first refused typing; ``"none"`` gives None for it
+        and goes on (use :meth:`reduce_text` on that typing for the error itself).
+        """
+        if on_error not in ("raise", "none"):
+            raise ValueError("on_error must be 'raise' or 'none'")
         reduce_text = self.reduce_text
-        out = []
+        get = self._text_table(to).get
+        out: list[str | None] = []
+        append = out.append
         for text in texts:
-            hit = memo.get((text, to))
-            out.append(hit if hit is not None else reduce_text(text, to))
+            hit = get(text)
+            if hit is not None:
+                append(hit)
+                continue
+            try:
+                append(reduce_text(text, to))
+            except EverydonorError:
+                if on_error == "raise":
+                    raise
+                append(None)
         return out
+
+
+_NAME_LEVEL = frozenset({TypingKind.ALLELE, TypingKind.ALLELE_STRING, TypingKind.MAC,
+                         TypingKind.XX})
 
 
 def reduce_text_safely(reducer: Reducer, text: str, to: Resolution) -> Reduction | EverydonorError:

@@ -93,15 +93,15 @@ class HlaReference:
         """lgx of a full or truncated allele name (see the module docstring for the rules)."""
         bare = _strip_suffix(name)
         lgx = self.g_lgx.get(name) or self.prefix_lgx.get(bare)
-        if lgx is None:
-            p = self.p_group.get(name)
-            lgx = two_field(p) if p is not None else two_field(
-                name if name in self.alleles else bare)
+        if lgx is not None:
+            return self.prefix_lgx.get(lgx, lgx)
+        p = self.p_group.get(name)
+        lgx = two_field(p) if p is not None else two_field(name if name in self.alleles else bare)
         lgx = self.prefix_lgx.get(lgx, lgx)
         if name.endswith("N") and lgx == two_field(bare) and (
             lgx + "N" in self.by_prefix or lgx + "N" in self.alleles
         ):
-            return lgx + "N"  # a null-only name stays visibly null
+            return lgx + "N"  # a null outside every G group stays visibly null
         return lgx
 
     def two_field_of(self, allele: str) -> str:
