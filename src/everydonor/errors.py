@@ -17,13 +17,15 @@ class EverydonorError(Exception):
     """Base of every error everydonor raises on purpose."""
 
     def __init__(self, message: str, *, value: str | None = None, field: str | None = None,
-                 release: str | None = None, person: str | None = None) -> None:
+                 release: str | None = None, person: str | None = None,
+                 locus: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.value = value
         self.field = field
         self.release = release
         self.person = person
+        self.locus = locus
 
     def with_context(self, *, person: str | None = None, field: str | None = None) -> EverydonorError:
         """Return the same error, told where it came from (person, field)."""
@@ -39,6 +41,8 @@ class EverydonorError(Exception):
             where.append(f"person {self.person!r}")
         if self.field:
             where.append(f"field {self.field!r}")
+        elif self.locus:
+            where.append(f"locus {self.locus}")
         prefix = (", ".join(where) + ": ") if where else ""
         suffix = f" (IPD-IMGT/HLA {self.release})" if self.release else ""
         return f"{prefix}{self.message}{suffix}"
@@ -50,6 +54,7 @@ class EverydonorError(Exception):
             "message": self.message,
             "value": self.value,
             "field": self.field,
+            "locus": self.locus,
             "person": self.person,
             "release": self.release,
         }

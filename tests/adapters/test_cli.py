@@ -96,3 +96,16 @@ def test_version_names_release_and_citations(capsys: pytest.CaptureFixture[str])
     assert "IPD-IMGT/HLA 3.58.0" in out
     assert "Nucleic Acids Research (2023) 51(D1): D948-D955" in out
     assert "py-ard 2.4.2" in out
+
+
+def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EVERYDONOR_MAC_FILE", str(MAC_FILE))
+    code, out, _ = run(capsys, "hla", "reduce", "--to", "2field", "A*01:AB")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["results"][0]["output"] == "A*01:01/A*01:02"
+    assert doc["provenance"]["mac_list"].startswith("LargeMacDictionary.csv sha256:")
+    monkeypatch.setenv("EVERYDONOR_IMGT_DIR", str(tmp_path / "elsewhere"))
+    code, out, err = run(capsys, "hla", "reduce", "A*01:01")
+    assert code == 2 and out == "" and "elsewhere" in err

@@ -103,6 +103,15 @@ def parse_typing(text: str) -> Typing:
     if rest.upper() in UNTYPED_TOKENS:
         return Typing(raw, TypingKind.UNTYPED, require_locus(locus_name, raw))
     locus = require_locus(locus_name, raw)
+    try:
+        return _parse_with_locus(raw, locus, rest)
+    except InvalidHlaName as exc:
+        if exc.locus is None:
+            exc.locus = locus.value
+        raise
+
+
+def _parse_with_locus(raw: str, locus: Locus, rest: str) -> Typing:
     if "/" in rest:
         return _parse_allele_string(raw, locus, rest)
     m = _CODE_RE.match(rest)
@@ -179,7 +188,7 @@ class MacDictionary:
             raise UnknownMacCode(
                 f"{typing.text!r}: MAC code {typing.code!r} is not in the MAC list in use "
                 f"({self.source}); supply a current NMDP list with --mac FILE",
-                value=typing.text, field=typing.locus.value,
+                value=typing.text, locus=typing.locus.value,
             )
         names = []
         for part in listed.split("/"):
@@ -209,7 +218,7 @@ def expand(typing: Typing, ref: HlaReference, macs: MacDictionary | None = None)
             raise UnknownMacCode(
                 f"{typing.text!r} is an NMDP multiple allele code, but no MAC list is loaded; "
                 "supply one with --mac FILE (or EVERYDONOR_MAC_FILE)",
-                value=typing.text, field=typing.locus.value if typing.locus else None,
+                value=typing.text, locus=typing.locus.value if typing.locus else None,
                 release=ref.release,
             )
         names = macs.subtypes(typing)
@@ -268,7 +277,7 @@ def _expand_name(name: str, typing: Typing, ref: HlaReference) -> tuple[str, ...
     raise UnknownAllele(
         f"{name!r} is not an allele of this release{hint}" + (
             f" (in {typing.text!r})" if typing.text != name else ""),
-        value=typing.text, field=typing.locus.value if typing.locus else None, release=ref.release,
+        value=typing.text, locus=typing.locus.value if typing.locus else None, release=ref.release,
     )
 
 
@@ -289,6 +298,6 @@ def _expand_xx(typing: Typing, ref: HlaReference) -> tuple[str, ...]:
     if not out:
         raise UnknownAllele(
             f"{typing.text!r}: no allele of this release has first field {typing.first_field}",
-            value=typing.text, field=typing.locus.value, release=ref.release,
+            value=typing.text, locus=typing.locus.value, release=ref.release,
         )
     return tuple(sorted(set(out), key=allele_sort_key))
