@@ -2,7 +2,10 @@ import pytest
 
 from everydonor.errors import EverydonorError, InvalidHlaName
 from everydonor.hla.genotype import (
-    gl_of, locus_genotype, phenotype_from_gl, phenotype_from_mapping,
+    gl_of,
+    locus_genotype,
+    phenotype_from_gl,
+    phenotype_from_mapping,
 )
 from everydonor.hla.locus import Locus
 
