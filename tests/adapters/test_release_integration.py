@@ -45,3 +45,28 @@ def test_unknown_allele_names_value_and_release(reducer) -> None:  # type: ignor
     with pytest.raises(UnknownAllele) as err:
         reducer.reduce_text("A*01:9999", Resolution.LGX)
     assert err.value.value == "A*01:9999" and err.value.release == "3.58.0"
+
+
+def test_batch_fast_path_equals_the_parser_on_the_release(ref, macs) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from everydonor.hla.reduction import Reducer
+
+    rng = random.Random(7)
+    names = sorted(n for n in ref.by_prefix if n.count(":") == 1 and n.startswith("B*"))
+    names += sorted(a for a in ref.alleles if a.startswith("B*"))[:3000]
+    texts = [f"{a}/{b}" for a, b in (rng.sample(names, 2) for _ in range(2000))]
+    texts += [f"{a}/{b}/{c}" for a, b, c in (rng.sample(names, 3) for _ in range(500))]
+    texts += ["B*44:XX", "B*12:XX", "A*01:AB", "B*08:01/C*07:01", "B*44:02/03"]
+    fast = Reducer(ref, macs)
+    fast.build_tables(Resolution.LGX)
+    batch = fast.reduce_many(texts, Resolution.LGX, on_error="none")
+    slow = Reducer(ref, macs)
+    for text, got in zip(texts, batch, strict=True):
+        try:
+            expected = slow.reduce(parse_typing(text), Resolution.LGX).output
+        except Exception:
+            expected = None
+        assert got == expected, text
+    assert batch[-2] is None  # mixed loci refused
+    assert batch[-1] == "B*44:02/B*44:03"

@@ -151,3 +151,13 @@ def test_reduce_many_on_error() -> None:
 def test_mixed_loci_string_is_not_taken_by_the_fast_path() -> None:
     with pytest.raises(InvalidHlaName, match="mixes loci"):
         Reducer(REF).reduce_text("A*01:01/B*44:02:01:01", Resolution.LGX)
+
+
+def test_build_tables_for_every_resolution() -> None:
+    r = Reducer(REF)
+    for to in Resolution:
+        r.build_tables(to)
+    assert r.reduce_text("A*01:XX", Resolution.TWO_FIELD).startswith("A*01:01/")
+    assert r.reduce_text("B*44:02:01:01", Resolution.SEROLOGY) == "B44"
+    with pytest.raises(ValueError):
+        r.name_table(Resolution.SEROLOGY)

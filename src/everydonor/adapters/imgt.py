@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 import pickle
 import re
@@ -289,11 +288,3 @@ def read_mac_file(path: Path | str, skip_codes: frozenset[str] = frozenset()) ->
             value=str(p), field="mac")
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return MacDictionary(codes, source=f"{p.name} sha256:{digest}", digest=digest)
-
-
-def reference_summary(ref: HlaReference) -> dict[str, object]:
-    return {"release": ref.release, "alleles": len(ref.alleles)}
-
-
-def dump_json(obj: object) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False)

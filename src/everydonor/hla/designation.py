@@ -75,10 +75,6 @@ class Typing:
         return self.kind is TypingKind.UNTYPED
 
 
-def untyped(locus: Locus | None = None) -> Typing:
-    return Typing("", TypingKind.UNTYPED, locus)
-
-
 def parse_typing(text: str) -> Typing:
     """Parse one typing of one locus (see the module table).
 

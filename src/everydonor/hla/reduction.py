@@ -3,10 +3,14 @@
 The :class:`Reducer` holds plain lookup tables (allele → G, P, lgx, 2-field, serology) built from
 one release and memoises whole typings, so that reducing millions of typings is a dictionary
 lookup per typing. Answers are those of py-ard's ``redux`` (proved on every allele of the
-release in ``tests/adapters/test_pyard_agreement.py``).
+release in ``tests/adapters/test_pyard_agreement.py``; the deliberate differences are listed in
+ARCHITECTURE.md).
 
->>> # r = Reducer(reference)       # reference built by everydonor.adapters.imgt
->>> # r.reduce_text("A*01:01:01:01", Resolution.G)  -> 'A*01:01:01G'
+Example (``ref`` from ``everydonor.adapters.imgt.load_reference()``)::
+
+    r = Reducer(ref)
+    r.reduce_text("A*01:01:01:01", Resolution.G)        # 'A*01:01:01G'
+    r.reduce_many(["B*15:01", "A*02:XX"], Resolution.LGX)
 """
 
 from __future__ import annotations
@@ -89,6 +93,8 @@ class Reducer:
 
     def name_table(self, to: Resolution) -> dict[str, tuple[str, ...]]:
         """``allele name (full or truncated) → reduced names`` for ``to`` (not serology)."""
+        if to is Resolution.SEROLOGY:
+            raise ValueError("serology has no name table: antigens are read per allele")
         table = self._names.get(to)
         if table is None:
             per_allele = self._per_allele[to]
@@ -114,8 +120,11 @@ class Reducer:
         """Build every table for ``to`` now (names and all XX families), not on first use.
 
         The registry-scale path calls this once before reducing millions of typings, as py-ard
-        builds its database before its first ``redux``.
+        builds its database before its first ``redux``. Serology answers are memoised as they
+        come (there is nothing to build ahead).
         """
+        if to is Resolution.SEROLOGY:
+            return
         self.name_table(to)
         for family in self.ref.by_prefix:
             if ":" not in family and "*" in family:
@@ -253,31 +262,7 @@ class Reducer:
         """``A*01:01/A*02:01`` whose members are all names of the release, straight from the
         name table; None sends anything else (shorthand, HLA- prefix, unknown names, mixed
         loci) to the full parser, which also produces the errors."""
-        names = self._names.get(to) or self.name_table(to)
-        rank = self._rank[to]
-        parts = text.split("/")
-        star = parts[0].find("*")
-        if star < 1:
-            return None
-        locus = parts[0][: star + 1]
-        if len(parts) == 2:  # the common case: two names
-            a, b = names.get(parts[0]), names.get(parts[1])
-            if a is None or b is None or not parts[1].startswith(locus):
-                return None
-            if len(a) == 1 and len(b) == 1:
-                x, y = a[0], b[0]
-                if x == y:
-                    return x
-                return f"{x}/{y}" if rank[x] < rank[y] else f"{y}/{x}"
-        out: set[str] = set()
-        for part in parts:
-            hit = names.get(part)
-            if hit is None or not part.startswith(locus):
-                return None
-            out.update(hit)
-        if len(out) == 1:
-            return out.pop()
-        return "/".join(sorted(out, key=rank.__getitem__))
+        return _allele_string(text, self._names.get(to) or self.name_table(to), self._rank[to])
 
     def reduce_many(self, texts: Iterable[str], to: Resolution,
                     on_error: str = "raise") -> list[str | None]:
@@ -289,7 +274,10 @@ class Reducer:
         if on_error not in ("raise", "none"):
             raise ValueError("on_error must be 'raise' or 'none'")
         reduce_text = self.reduce_text
-        get = self._text_table(to).get
+        table = self._text_table(to)
+        get = table.get
+        names = None if to is Resolution.SEROLOGY else self.name_table(to)
+        rank = self._rank.get(to, {})
         out: list[str | None] = []
         append = out.append
         for text in texts:
@@ -297,6 +285,12 @@ class Reducer:
             if hit is not None:
                 append(hit)
                 continue
+            if names is not None and "/" in text:
+                hit = _allele_string(text, names, rank)
+                if hit is not None:
+                    table[text] = hit
+                    append(hit)
+                    continue
             try:
                 append(reduce_text(text, to))
             except EverydonorError:
@@ -306,13 +300,33 @@ class Reducer:
         return out
 
 
+def _allele_string(text: str, names: dict[str, tuple[str, ...]], rank: dict[str, int]
+                   ) -> str | None:
+    first, _, second = text.partition("/")
+    star = first.find("*")
+    if star < 1:
+        return None
+    locus = first[: star + 1]
+    if "/" not in second:  # the common case: two names
+        a, b = names.get(first), names.get(second)
+        if a is None or b is None or not second.startswith(locus):
+            return None
+        if len(a) == 1 and len(b) == 1:
+            x, y = a[0], b[0]
+            if x == y:
+                return x
+            return f"{x}/{y}" if rank[x] < rank[y] else f"{y}/{x}"
+    parts = text.split("/")
+    out: set[str] = set()
+    for part in parts:
+        hit = names.get(part)
+        if hit is None or not part.startswith(locus):
+            return None
+        out.update(hit)
+    if len(out) == 1:
+        return out.pop()
+    return "/".join(sorted(out, key=rank.__getitem__))
+
+
 _NAME_LEVEL = frozenset({TypingKind.ALLELE, TypingKind.ALLELE_STRING, TypingKind.MAC,
                          TypingKind.XX})
-
-
-def reduce_text_safely(reducer: Reducer, text: str, to: Resolution) -> Reduction | EverydonorError:
-    """Reduce, returning the error instead of raising it (for reports of many typings)."""
-    try:
-        return reducer.reduce(parse_typing(text), to)
-    except EverydonorError as exc:
-        return exc
