@@ -200,6 +200,22 @@ def _render_text(action: str, results: list[dict[str, Any]], document: dict[str,
     return "\n".join(lines)
 
 
+def cmd_family(args: argparse.Namespace) -> int:
+    from everydonor.adapters.casefile import read_case
+    from everydonor.family.analysis import analyse_family, render_text
+
+    ctx = Context(args)
+    case = read_case(args.case)
+    result = analyse_family(case, ctx.reducer)
+    document = dict(result.document)
+    document["provenance"] = ctx.provenance()
+    if args.format == "json":
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        print(render_text(document, NOTICE, f"everydonor {__version__}"))
+    return 0
+
+
 def version_text() -> str:
     lines = [
         f"everydonor {__version__}",
@@ -251,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     hla.add_argument("--example", action="store_true", help="use the bundled example typings")
     hla.add_argument("--format", choices=["json", "text"], default="json")
     hla.set_defaults(func=cmd_hla)
+
+    fam = sub.add_parser("family", help="segregate the family's HLA haplotypes and judge every "
+                         "relative's relation to the patient")
+    fam.add_argument("case", metavar="CASE", help="case file (JSON or YAML, everydonor.case/1)")
+    fam.add_argument("--format", choices=["json", "text"], default="json")
+    fam.set_defaults(func=cmd_family)
     return parser
 
 

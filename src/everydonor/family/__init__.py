@@ -1,0 +1,1 @@
+"""Family HLA haplotypes: segregation and every relative's relation to the patient (pure)."""
