@@ -30,8 +30,9 @@ from everydonor.family.segregation import (
     SegregationResult,
     Solution,
     Solver,
+    resolve,
 )
-from everydonor.hla.designation import Typing, expand
+from everydonor.hla.designation import Typing
 from everydonor.hla.genotype import Phenotype
 from everydonor.hla.locus import Locus
 from everydonor.hla.reduction import Reducer
@@ -62,7 +63,7 @@ class _Sets:
     def of(self, typing: Typing) -> AlleleSet:
         hit = self._cache.get(typing.text)
         if hit is None:
-            hit = frozenset(expand(typing, self.reducer.ref, self.reducer.macs))
+            hit = self.reducer.alleles_of(typing)
             self._cache[typing.text] = hit
             best = self._names.get(hit)
             if best is None or len(typing.text) < len(best):
@@ -308,23 +309,32 @@ class _Content:
             self._memo[key] = hit
         return hit
 
-    def carries(self, option: Option, side: int, label: str) -> bool:
+    def carries(self, option: Option, side: int, patient: Option, patient_side: int) -> bool:
+        """Whether ``option``'s ``side`` carries the patient's haplotype of ``patient_side``
+        (the same HLA at every locus typed in the member)."""
         positions = [i for i, lab in enumerate(option.labels) if lab[side]]
-        return bool(positions) and all(self.same(option.labels[i][side], label, i)
-                                       for i in positions)
+        if not positions:
+            return False
+        for i in positions:
+            mine = resolve(option.labels[i], patient, i)[side]
+            theirs = patient.labels[i][patient_side]
+            if not theirs or not self.same(mine, theirs, i):
+                return False
+        return True
 
 
-def _judge(option: Option, kind: MemberKind, content: _Content) -> tuple[bool, bool]:
-    """(carries the patient's paternal haplotype a, carries the maternal haplotype c)."""
+def _judge(option: Option, kind: MemberKind, content: _Content, patient: Option
+           ) -> tuple[bool, bool]:
+    """(carries the patient's paternal haplotype, carries the patient's maternal haplotype)."""
     if kind is MemberKind.FATHER:
         return True, False
     if kind is MemberKind.MOTHER:
         return False, True
     if kind is MemberKind.CHILD:
-        return content.carries(option, 0, "a"), content.carries(option, 0, "c")
+        return content.carries(option, 0, patient, 0), content.carries(option, 0, patient, 1)
     if kind is MemberKind.PARTNER:
         return False, False
-    return content.carries(option, 0, "a"), content.carries(option, 1, "c")
+    return content.carries(option, 0, patient, 0), content.carries(option, 1, patient, 1)
 
 
 def _relation_of(pat: bool, mat: bool) -> tuple[str, str]:
@@ -342,7 +352,7 @@ def _segregated_relative(person: Person, kind: MemberKind, seg: SegregationResul
     options = seg.possible.get(person.id, [])
     untyped = _untyped(person, loci)
     content = _Content(seg)
-    judged = {_relation_of(*_judge(o, kind, content)) for o in options}
+    judged = {_relation_of(*_judge(o, kind, content, p)) for p, o in seg.pairs.get(person.id, [])}
     relations = {r for r, _ in judged}
     shares = {s for _, s in judged}
     relation = relations.pop() if len(relations) == 1 else "undetermined"
@@ -365,6 +375,10 @@ def _segregated_relative(person: Person, kind: MemberKind, seg: SegregationResul
                                      if (d := _describe(o, seg.loci, side)) and "between" in d})
     elif any(o.recombinant for o in options):
         entry["notes"] = ["possibly recombinant: the typings allow a crossover in this member"]
+    if len(relations) > 1:
+        entry["notes"] = [*entry.get("notes", []),
+                          "undetermined: the explanations the typings allow (at most one "
+                          "crossover per meiosis) disagree; see alternatives"]
     if len(relations) > 1:
         entry["alternatives"] = sorted(f"{r} ({s})" for r, s in judged)
     if untyped and len(untyped) == len(loci):
@@ -418,10 +432,10 @@ def _phenotype_relative(person: Person, sets: _Sets, *,
         sides = ["a"]
     elif person.through == "mother":
         sides = ["c"]
-    found = {lab for lab in sides if carries(lab)}
+    found = sorted(lab for lab in sides if carries(lab))
     if found:
         entry["hla_relation"] = "haploidentical"
-        entry["shared"] = SIDE[found.pop()] if len(found) == 1 and parents_typed else None
+        entry["shared"] = SIDE[found[0]] if len(found) == 1 and parents_typed else None
     else:
         entry["hla_relation"] = "not_haploidentical"
         entry["shared"] = "none"

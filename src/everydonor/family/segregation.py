@@ -100,6 +100,8 @@ class SegregationResult:
     recombinations: int
     possible: dict[str, list[Option]]  # member id → inheritance options some explanation uses
     first: Solution | None
+    #: member id → (patient option, member option) pairs some explanation uses
+    pairs: dict[str, list[tuple[Option, Option]]] = field(default_factory=dict)
     alternatives: list[Solution] = field(default_factory=list)
     alternatives_truncated: bool = False
     conflicts_members: list[str] = field(default_factory=list)
@@ -129,12 +131,15 @@ class Solver:
     """Segregation of one family over ``loci`` (the loci typed in the patient)."""
 
     def __init__(self, members: Sequence[Member], loci: Sequence[Locus],
-                 max_recombinations: int = 2, max_alternatives: int = 24) -> None:
+                 max_recombinations: int = 2, max_alternatives: int = 24,
+                 margin: int = 1) -> None:
         order = {loc: i for i, loc in enumerate(CHROMOSOME_ORDER)}
         self.loci = tuple(sorted(loci, key=order.__getitem__))
         self.members = list(members)
         self.max_recombinations = max_recombinations
         self.max_alternatives = max_alternatives
+        self.margin = margin
+        self._options: dict[tuple[str, bool], list[Option]] = {}
         kinds = {m.kind for m in self.members}
         self.partner_typed = MemberKind.PARTNER in kinds
         # Most informative first: founders, then members typed at most loci.
@@ -150,20 +155,44 @@ class Solver:
         self.phase_locus: int | None = None
         if self.mirror_broken:
             patient = next(m for m in self.members if m.kind is MemberKind.PATIENT)
-            for i, loc in enumerate(self.loci):
-                t = patient.typings.get(loc)
-                if t is not None and t[0] != t[1]:
-                    self.phase_locus = i
-                    break
+            self.phase_locus = _first_heterozygous(patient, self.loci)
+        # The partner's two haplotypes (e, f) are named arbitrarily: fix the partner's phase.
+        partner = next((m for m in self.members if m.kind is MemberKind.PARTNER), None)
+        self.partner_phase_locus = (_first_heterozygous(partner, self.loci)
+                                    if partner is not None else None)
 
     # -- options ------------------------------------------------------------------------------
     def options(self, member: Member, crossovers_allowed: bool) -> list[Option]:
+        key = (member.id, crossovers_allowed)
+        hit = self._options.get(key)
+        if hit is None:
+            hit = self._options[key] = self._make_options(member, crossovers_allowed)
+        return hit
+
+    def _make_options(self, member: Member, crossovers_allowed: bool) -> list[Option]:
         n = len(self.loci)
         pos = member.typed(self.loci)
         fixed: dict[MemberKind, tuple[str, str]] = {
-            MemberKind.PATIENT: ("a", "c"), MemberKind.FATHER: ("a", "b"),
+            MemberKind.FATHER: ("a", "b"),
             MemberKind.MOTHER: ("c", "d"), MemberKind.PARTNER: ("e", "f"),
         }
+        if member.kind is MemberKind.PATIENT:
+            # The patient's own meioses may recombine as well; ``a`` (``c``) names the paternal
+            # (maternal) haplotype the patient received at its first typed locus.
+            out_p: list[Option] = []
+            for pat, cut_p in _meiosis("a", "b", pos, n, crossovers_allowed):
+                if pat[pos[0]] != "a":
+                    continue
+                for mat, cut_m in _meiosis("c", "d", pos, n, crossovers_allowed):
+                    if mat[pos[0]] != "c":
+                        continue
+                    crossovers = tuple((side, cut) for side, cut in (("father", cut_p),
+                                                                      ("mother", cut_m))
+                                       if cut is not None)
+                    out_p.append(Option(tuple((pat[i] or "", mat[i] or "") for i in range(n)),
+                                        crossovers))
+            out_p.sort(key=lambda o: len(o.crossovers))
+            return out_p
         if member.kind in fixed:
             p, m = fixed[member.kind]
             return [Option(tuple((p, m) if i in pos else ("", "") for i in range(n)))]
@@ -174,9 +203,9 @@ class Solver:
             sides = [("a", "b", "father"), (private, private, "other parent")]
         elif member.kind is MemberKind.HALF_SIBLING_MATERNAL:
             sides = [(private, private, "other parent"), ("c", "d", "mother")]
-        else:  # child of the patient
+        else:  # child of the patient: "pp"/"pm" are the patient's own two chromosomes
             other = ("e", "f", "partner") if self.partner_typed else (private, private, "other")
-            sides = [("a", "c", "patient"), other]
+            sides = [("pp", "pm", "patient"), other]
         out: list[Option] = []
         for pat, cut_p in _meiosis(sides[0][0], sides[0][1], pos, n,
                                    crossovers_allowed and sides[0][0] != sides[0][1]):
@@ -191,12 +220,12 @@ class Solver:
         return out
 
     # -- constraint propagation ------------------------------------------------------------------
-    def _add(self, states: list[list[State]], member: Member, option: Option
-             ) -> list[list[State]] | None:
+    def _add(self, states: list[list[State]], member: Member, option: Option,
+             patient_option: Option | None = None) -> list[list[State]] | None:
         new_states: list[list[State]] = []
         for i, loc in enumerate(self.loci):
             typing = member.typings.get(loc)
-            p, m = option.labels[i]
+            p, m = resolve(option.labels[i], patient_option, i)
             if typing is None or not p:
                 new_states.append(states[i])
                 continue
@@ -204,7 +233,9 @@ class Solver:
             out: list[State] = []
             seen: set[tuple[tuple[str, AlleleSet], ...]] = set()
             phases = ((s1, s2), (s2, s1)) if s1 != s2 else ((s1, s2),)
-            if member.kind is MemberKind.PATIENT and i == self.phase_locus:
+            if (member.kind is MemberKind.PATIENT and i == self.phase_locus) or (
+                member.kind is MemberKind.PARTNER and i == self.partner_phase_locus
+            ):
                 phases = ((s1, s2),)
             for st in states[i]:
                 for x, y in phases:
@@ -227,6 +258,8 @@ class Solver:
         opts = {m.id: ([fixed[m.id]] if fixed and m.id in fixed else
                         self.options(m, budget > 0)) for m in members}
 
+        patient_id = next((m.id for m in members if m.kind is MemberKind.PATIENT), None)
+
         def dfs(k: int, states: list[list[State]], used: int, chosen: dict[str, Option]) -> bool:
             if k == len(members):
                 found.append(Solution(dict(chosen), states))
@@ -236,7 +269,8 @@ class Solver:
                 cost = len(option.crossovers)
                 if used + cost > budget:
                     continue
-                nxt = self._add(states, member, option)
+                nxt = self._add(states, member, option,
+                                chosen.get(patient_id) if patient_id else None)
                 if nxt is None:
                     continue
                 chosen[member.id] = option
@@ -250,30 +284,72 @@ class Solver:
 
     # -- the answer -------------------------------------------------------------------------------
     def solve(self) -> SegregationResult:
+        """Explain the family.
+
+        Relations are judged over every explanation with up to ``margin`` more recombinant
+        meioses than the fewest that explain the family (at most one crossover per meiosis,
+        ``max_recombinations`` in all): an answer is definite only when none of them
+        contradicts it — a parsimonious explanation alone can be wrong (a recombinant patient
+        with an untyped parent looks like a phase difference). Letters and crossovers shown
+        are those of the fewest-recombination explanations."""
         for budget in range(self.max_recombinations + 1):
             first = self._search(budget)
             if first:
                 break
         else:
             members, loci = self._conflicts()
-            return SegregationResult(self.loci, self.mirror_broken, False, -1, {}, None, [], False,
-                                     members, loci)
+            return SegregationResult(self.loci, self.mirror_broken, False, -1, {}, None, {}, [],
+                                     False, members, loci)
         solution = first[0]
-        budget = solution.recombinations
+        minimal = solution.recombinations
+        full = min(minimal + self.margin, self.max_recombinations)
+        patient = next(m for m in self.members if m.kind is MemberKind.PATIENT)
+        # What is shown (letters, crossovers): the most parsimonious explanations.
         possible: dict[str, list[Option]] = {}
         for member in self.members:
-            feasible = []
-            for option in self.options(member, budget > 0):
-                if len(option.crossovers) > budget:
-                    continue
-                if option == solution.options[member.id] or self._search(
-                        budget, {member.id: option}):
-                    feasible.append(option)
-            possible[member.id] = feasible
-        alternatives = self._search(budget, limit=self.max_alternatives + 1)
+            possible[member.id] = [
+                o for o in self.options(member, minimal > 0)
+                if len(o.crossovers) <= minimal and (
+                    o == solution.options[member.id] or self._search(minimal, {member.id: o}))]
+        # What is concluded (relations): every explanation the model allows.
+        patient_options = [o for o in self.options(patient, full > 0)
+                           if o == solution.options[patient.id]
+                           or self._search(full, {patient.id: o})]
+        # Every pair a found explanation uses is feasible: record them all as they come, so
+        # that only the pairs no explanation has shown yet are searched for.
+        known: set[tuple[str, Option, Option]] = set()
+
+        def learn(sol: Solution) -> None:
+            p_opt = sol.options[patient.id]
+            for mid, opt in sol.options.items():
+                known.add((mid, p_opt, opt))
+
+        learn(solution)
+        empty: list[list[State]] = [[{}] for _ in self.loci]
+        pairs: dict[str, list[tuple[Option, Option]]] = {}
+        for member in self.members:
+            if member.kind is MemberKind.PATIENT:
+                continue
+            member_pairs: list[tuple[Option, Option]] = []
+            for p_option in patient_options:
+                base = self._add(empty, patient, p_option)
+                for option in self.options(member, full > 0):
+                    if len(option.crossovers) + len(p_option.crossovers) > full:
+                        continue
+                    if (member.id, p_option, option) not in known:
+                        if base is None or self._add(base, member, option, p_option) is None:
+                            continue  # the two alone already disagree
+                        found = self._search(full, {member.id: option, patient.id: p_option})
+                        if not found:
+                            continue
+                        learn(found[0])
+                    member_pairs.append((p_option, option))
+            pairs[member.id] = member_pairs
+        alternatives = self._search(minimal, limit=self.max_alternatives + 1)
         truncated = len(alternatives) > self.max_alternatives
-        return SegregationResult(self.loci, self.mirror_broken, True, budget, possible, solution,
-                                 alternatives[: self.max_alternatives], truncated)
+        return SegregationResult(self.loci, self.mirror_broken, True, minimal, possible,
+                                 solution, pairs, alternatives[: self.max_alternatives],
+                                 truncated)
 
     def _conflicts(self) -> tuple[list[str], list[Locus]]:
         """Members whose removal lets the family be explained; loci inconsistent on their own."""
@@ -288,10 +364,30 @@ class Solver:
         bad_loci = []
         for locus in self.loci:
             single = Solver(self.members, [locus], 0)
-            single.phase_locus = None  # one locus alone: no mirror to break
+            single.phase_locus = single.partner_phase_locus = None  # nothing to break alone
             if not single._search(0):
                 bad_loci.append(locus)
         return culprits, bad_loci
+
+
+def resolve(labels: tuple[str, str], patient_option: Option | None, i: int) -> tuple[str, str]:
+    """Replace a child's ``pp``/``pm`` (the patient's paternal/maternal chromosome) by the
+    founder haplotype the patient carries at locus ``i``."""
+    p, m = labels
+    if patient_option is None or not (p in ("pp", "pm") or m in ("pp", "pm")):
+        return labels
+    pat, mat = patient_option.labels[i]
+    def one(x: str) -> str:
+        return pat if x == "pp" else mat if x == "pm" else x
+    return one(p), one(m)
+
+
+def _first_heterozygous(member: Member, loci: Sequence[Locus]) -> int | None:
+    for i, loc in enumerate(loci):
+        t = member.typings.get(loc)
+        if t is not None and t[0] != t[1]:
+            return i
+    return None
 
 
 def _assign(state: State | None, label: str, alleles: AlleleSet) -> State | None:

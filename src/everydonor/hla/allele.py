@@ -101,6 +101,14 @@ def parse_allele(text: str) -> Allele:
     if m is None:
         raise InvalidHlaName(_explain_allele(text), value=text)
     locus = require_locus(m.group("locus"), text)
+    first = m.group("fields").split(":")[0]
+    if len(first) > 2 and (locus is not Locus.DPB1 or first.startswith("0")):
+        digits = m.group("fields").replace(":", "")
+        hint = ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
+        raise InvalidHlaName(
+            f"{text!r} looks like a pre-2010 name without colons; write it with colons "
+            f"(e.g. {locus.value}*{hint}) after checking it against the WHO renaming tables",
+            value=text, locus=locus.value)
     suffix = m.group("suffix")
     return Allele(locus, tuple(m.group("fields").split(":")), Expression(suffix) if suffix else None)
 

@@ -81,10 +81,18 @@ class Reducer:
         self._families: dict[tuple[Resolution, str], tuple[str, ...]] = {}
         self._texts: dict[Resolution, dict[str, str]] = {}
         self._refused: dict[tuple[Resolution, str], EverydonorError] = {}
+        self._expansions: dict[str, frozenset[str]] = {}
 
     @property
     def release(self) -> str:
         return self.ref.release
+
+    def alleles_of(self, typing: Typing) -> frozenset[str]:
+        """The alleles of the release a typing covers (memoised; see :func:`expand`)."""
+        hit = self._expansions.get(typing.text)
+        if hit is None:
+            hit = self._expansions[typing.text] = frozenset(expand(typing, self.ref, self.macs))
+        return hit
 
     # -- tables -------------------------------------------------------------------------------
     def allele_table(self, resolution: Resolution) -> dict[str, str]:
