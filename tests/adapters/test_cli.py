@@ -109,3 +109,40 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("EVERYDONOR_IMGT_DIR", str(tmp_path / "elsewhere"))
     code, out, err = run(capsys, "hla", "reduce", "A*01:01")
     assert code == 2 and out == "" and "elsewhere" in err
+
+
+def test_family_example_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "family", "--example")
+    doc = json.loads(out)
+    assert code == 0 and doc["release"] == "3.58.0" and doc["consistent"] is True
+    assert set(doc["haplotypes"]) >= {"paternal", "maternal"}
+    assert doc["haplotypes"]["paternal"]["a"]["gl"].count("~") == 4
+    patient = next(m for m in doc["members"] if m["id"] == "P1")
+    assert patient["inherited"] == {"paternal": "a", "maternal": "c"}
+    rels = {r["id"]: r for r in doc["relatives"]}
+    for r in rels.values():
+        assert {"id", "hla_relation", "shared", "sibling_mismatch", "recombinant"} <= set(r)
+    assert rels["S5"]["recombinant"] is True
+    assert rels["S1"]["sibling_mismatch"] == "NIMA"
+    # the uncle is checked locus by locus against the patient's paternal haplotype (A, B, DRB1;
+    # untyped at C and DQB1, which lie between them on the chromosome)
+    assert (rels["U1"]["hla_relation"], rels["U1"]["shared"]) == ("haploidentical", "paternal")
+    assert "Decision support" in doc["provenance"]["notice"]
+
+
+def test_family_text_draws_the_pedigree(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "family", "--example", "--format", "text")
+    assert code == 0
+    assert "S1         sibling                a / d" in out
+    assert "a  A*02:01~C*01:02~B*46:01~DRB1*09:01~DQB1*03:03" in out
+
+
+def test_family_bad_case_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"format": "everydonor.case/1",
+                                "patient": {"id": "P1", "hla": {"A": ["A*02:01", "A*0201"]}}}))
+    code, out, err = run(capsys, "family", str(case))
+    assert code == 2 and out == ""
+    assert "person 'P1', field 'hla.A'" in err and "A*0201" in err
+    code, out, err = run(capsys, "family")
+    assert code == 2 and "no case file given" in err

@@ -205,7 +205,13 @@ def cmd_family(args: argparse.Namespace) -> int:
     from everydonor.family.analysis import analyse_family, render_text
 
     ctx = Context(args)
-    case = read_case(args.case)
+    if args.example:
+        case = read_case(Path(str(resources.files("everydonor") / "data" / "examples" /
+                                  "case.json")))
+    elif args.case:
+        case = read_case(args.case)
+    else:
+        raise InputError("no case file given: pass CASE or --example", field="CASE")
     result = analyse_family(case, ctx.reducer)
     document = dict(result.document)
     document["provenance"] = ctx.provenance()
@@ -270,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fam = sub.add_parser("family", help="segregate the family's HLA haplotypes and judge every "
                          "relative's relation to the patient")
-    fam.add_argument("case", metavar="CASE", help="case file (JSON or YAML, everydonor.case/1)")
+    fam.add_argument("case", metavar="CASE", nargs="?",
+                     help="case file (JSON or YAML, everydonor.case/1)")
+    fam.add_argument("--example", action="store_true", help="use the bundled example case")
     fam.add_argument("--format", choices=["json", "text"], default="json")
     fam.set_defaults(func=cmd_family)
     return parser
@@ -283,10 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # positionals after an option unparsed, so they are gathered here; stray options still fail.
     args, extras = parser.parse_known_args(argv)
     stray = [x for x in extras if x.startswith("-") and x != "-"]
-    if stray or (extras and args.command != "hla"):
+    if stray or (extras and args.command != "hla"):  # only hla takes many positionals
         parser.error(f"unrecognized arguments: {' '.join(stray or extras)}")
     if extras:
-        args.typings = [*args.typings, *extras]
+        args.typings = [*getattr(args, "typings", []), *extras]
     try:
         result: int = args.func(args)
         return result

@@ -188,7 +188,7 @@ def analyse_family(case: Case, reducer: Reducer, *, max_recombinations: int = 2)
                                                   parents_typed))
         else:
             relatives.append(_phenotype_relative(person, sets, patient_haplotypes=patient_sets,
-                                                 loci=loci, parents_typed=parents_typed,
+                                                 seg_loci=seg.loci, loci=loci, parents_typed=parents_typed,
                                                  warnings=warnings))
     document["relatives"] = relatives
     if not parents_typed:
@@ -302,7 +302,7 @@ class _Content:
         hit = self._memo.get(key)
         if hit is None:
             hit = True
-            for sol in self.seg.alternatives or ([self.seg.first] if self.seg.first else []):
+            for sol in (*self.seg.alternatives, *self.seg.witnesses):
                 for st in sol.states[i]:
                     if x not in st or y not in st or st[x] != st[y]:
                         hit = False
@@ -403,6 +403,7 @@ def _relative_unexplained(person: Person, loci: list[Locus]) -> dict[str, Any]:
 
 def _phenotype_relative(person: Person, sets: _Sets, *,
                         patient_haplotypes: dict[str, list[AlleleSet | None]],
+                        seg_loci: tuple[Locus, ...],
                         loci: list[Locus], parents_typed: bool, warnings: list[str]
                         ) -> dict[str, Any]:
     entry = _relative_unexplained(person, loci)
@@ -411,7 +412,7 @@ def _phenotype_relative(person: Person, sets: _Sets, *,
         entry["notes"] = ["not typed"]
         return entry
     typings = _locus_typings(person.hla, sets, person.id, warnings)
-    order = list(loci)
+    order = list(seg_loci)  # the haplotypes are indexed in chromosome order
 
     def carries(label: str) -> bool:
         hap = patient_haplotypes[label]

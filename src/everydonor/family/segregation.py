@@ -102,6 +102,8 @@ class SegregationResult:
     first: Solution | None
     #: member id → (patient option, member option) pairs some explanation uses
     pairs: dict[str, list[tuple[Option, Option]]] = field(default_factory=dict)
+    #: every explanation found on the way (the evidence for ``pairs``)
+    witnesses: list[Solution] = field(default_factory=list)
     alternatives: list[Solution] = field(default_factory=list)
     alternatives_truncated: bool = False
     conflicts_members: list[str] = field(default_factory=list)
@@ -299,7 +301,7 @@ class Solver:
         else:
             members, loci = self._conflicts()
             return SegregationResult(self.loci, self.mirror_broken, False, -1, {}, None, {}, [],
-                                     False, members, loci)
+                                     [], False, members, loci)
         solution = first[0]
         minimal = solution.recombinations
         full = min(minimal + self.margin, self.max_recombinations)
@@ -318,8 +320,10 @@ class Solver:
         # Every pair a found explanation uses is feasible: record them all as they come, so
         # that only the pairs no explanation has shown yet are searched for.
         known: set[tuple[str, Option, Option]] = set()
+        witnesses: list[Solution] = []
 
         def learn(sol: Solution) -> None:
+            witnesses.append(sol)
             p_opt = sol.options[patient.id]
             for mid, opt in sol.options.items():
                 known.add((mid, p_opt, opt))
@@ -348,8 +352,8 @@ class Solver:
         alternatives = self._search(minimal, limit=self.max_alternatives + 1)
         truncated = len(alternatives) > self.max_alternatives
         return SegregationResult(self.loci, self.mirror_broken, True, minimal, possible,
-                                 solution, pairs, alternatives[: self.max_alternatives],
-                                 truncated)
+                                 solution, pairs, witnesses,
+                                 alternatives[: self.max_alternatives], truncated)
 
     def _conflicts(self) -> tuple[list[str], list[Locus]]:
         """Members whose removal lets the family be explained; loci inconsistent on their own."""
