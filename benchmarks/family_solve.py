@@ -76,7 +76,7 @@ def family(n_children: int, seed: int, reducer: Reducer) -> dict[str, Any]:
     relatives += [{"id": f"S{i}", "relationship": "sister", "hla": typing(*kids[i])}
                   for i in range(1, n_children)]
     return {"format": "everydonor.case/1",
-            "patient": {"id": "P", "hla": {loc: [t for t in pair]
+            "patient": {"id": "P", "hla": {loc: list(pair)
                                            for loc, pair in typing(*kids[0]).items()}},
             "relatives": relatives}
 

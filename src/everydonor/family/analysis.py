@@ -53,22 +53,40 @@ class FamilyResult:
 
 
 class _Sets:
-    """Allele sets of typings (cached), and how to write a set back as a typing."""
+    """Allele sets of typings as bitsets over an index of the alleles seen (cached), and how
+    to write a set back as a typing."""
 
     def __init__(self, reducer: Reducer) -> None:
         self.reducer = reducer
         self._cache: dict[str, AlleleSet] = {}
         self._names: dict[AlleleSet, str] = {}
+        self._index: dict[str, int] = {}
+        self._alleles: list[str] = []
 
     def of(self, typing: Typing) -> AlleleSet:
         hit = self._cache.get(typing.text)
         if hit is None:
-            hit = self.reducer.alleles_of(typing)
-            self._cache[typing.text] = hit
+            bits = 0
+            for allele in self.reducer.alleles_of(typing):
+                i = self._index.get(allele)
+                if i is None:
+                    i = self._index[allele] = len(self._alleles)
+                    self._alleles.append(allele)
+                bits |= 1 << i
+            hit = self._cache[typing.text] = bits
             best = self._names.get(hit)
             if best is None or len(typing.text) < len(best):
                 self._names[hit] = typing.text.removeprefix("HLA-")
         return hit
+
+    def names(self, bits: AlleleSet) -> list[str]:
+        out, i = [], 0
+        while bits:
+            if bits & 1:
+                out.append(self._alleles[i])
+            bits >>= 1
+            i += 1
+        return out
 
     def write(self, alleles: AlleleSet, locus: Locus) -> str:
         if not alleles:
@@ -78,8 +96,8 @@ class _Sets:
             return named
         from everydonor.hla.reference import Resolution
 
-        lgx = sorted({self.reducer.allele_table(Resolution.LGX)[a] for a in alleles
-                      if a in self.reducer.ref.alleles})
+        table = self.reducer.allele_table(Resolution.LGX)
+        lgx = sorted({table[a] for a in self.names(alleles) if a in table})
         return "/".join(lgx) if lgx else f"{locus.value}*UUUU"
 
 
@@ -93,8 +111,11 @@ def _locus_typings(phenotype: Phenotype | None, sets: _Sets, person: str,
             # A GL genotype list: every allele of every alternative, a looser but honest typing.
             warnings.append(f"{person}: {locus.value} genotype list (|) compared as the union "
                             "of its alternatives")
-            first: AlleleSet = frozenset().union(*(sets.of(g.typings[0]) for g in options))
-            second: AlleleSet = frozenset().union(*(sets.of(g.typings[1]) for g in options))
+            first: AlleleSet = 0
+            second: AlleleSet = 0
+            for g in options:
+                first |= sets.of(g.typings[0])
+                second |= sets.of(g.typings[1])
             out[locus] = (first, second)
         else:
             g = options[0]
@@ -207,14 +228,14 @@ def _founder_union(seg: SegregationResult, label: str) -> list[AlleleSet | None]
     out: list[AlleleSet | None] = []
     sols: Iterable[Solution] = seg.alternatives or ([seg.first] if seg.first else [])
     for i in range(len(seg.loci)):
-        merged: set[str] = set()
+        merged: AlleleSet = 0
         seen = False
         for sol in sols:
             for st in sol.states[i]:
                 if label in st:
                     merged |= st[label]
                     seen = True
-        out.append(frozenset(merged) if seen else None)
+        out.append(merged if seen else None)
     return out
 
 
@@ -228,8 +249,7 @@ def _haplotypes(seg: SegregationResult, sets: _Sets, kinds: dict[str, MemberKind
         per_locus = _founder_union(seg, label)
         if all(s is None for s in per_locus):
             return None
-        parts = [sets.write(s or frozenset(), loc) for s, loc in zip(per_locus, seg.loci,
-                                                                     strict=True)]
+        parts = [sets.write(s or 0, loc) for s, loc in zip(per_locus, seg.loci, strict=True)]
         ambiguous = [loc.value for loc, i in zip(seg.loci, range(len(seg.loci)), strict=True)
                      if _ambiguous(seg, label, i)]
         return {"gl": "~".join(parts), "ambiguous_loci": ambiguous}

@@ -33,7 +33,8 @@ CHROMOSOME_ORDER: tuple[Locus, ...] = (
     Locus.DQB1, Locus.DPA1, Locus.DPB1,
 )
 
-AlleleSet = frozenset[str]
+#: A set of alleles as a bitset over an index the caller keeps (``&`` intersects, 0 is empty).
+AlleleSet = int
 #: A member's typings at one locus as two allele sets, or None when untyped.
 LocusTyping = tuple[AlleleSet, AlleleSet] | None
 
@@ -403,7 +404,7 @@ def _assign(state: State | None, label: str, alleles: AlleleSet) -> State | None
     merged = alleles if current is None else current & alleles
     if not merged:
         return None
-    if merged is current:
+    if merged == current:
         return state
     out = dict(state)
     out[label] = merged
