@@ -152,3 +152,14 @@ def test_collateral_by_phenotype(solve) -> None:  # type: ignore[no-untyped-def]
                                                             "phenotype")
     assert "phase is not proven" in u["notes"][0]
     assert rel(doc, "A")["hla_relation"] == "not_haploidentical"
+
+
+def test_untyped_parent_is_a_member_inferred(solve) -> None:  # type: ignore[no-untyped-def]
+    doc = solve({"id": "F", "relationship": "father"}, person("M", "mother", "c", "d"),
+                person("S1", "sister", "a", "d"), person("S2", "brother", "b", "c"))
+    father = next(m for m in doc["members"] if m["id"] == "F")
+    assert father["inferred"] is True and father["haplotypes"] == ["a", "b"]
+    assert father["reconstructed"]["a"] == "~".join(H["a"])
+    assert father["reconstructed"]["b"] == "~".join(H["b"])
+    f = rel(doc, "F")
+    assert f["hla_relation"] == "undetermined" and f["untyped_loci"] == ["A", "B", "DRB1"]

@@ -198,6 +198,16 @@ def analyse_family(case: Case, reducer: Reducer, *, max_recombinations: int = 2)
     document["haplotypes"] = haplotypes
     document["recombinations"] = seg.recombinations
     document["members"] = [_member_entry(m.id, seg, kinds, parents_typed) for m in members]
+    for person in case.relatives:  # parents in the case but untyped: reconstructed, inferred
+        if person.relationship in (Relationship.FATHER, Relationship.MOTHER) and (
+            person.id not in kinds
+        ):
+            letters = ("a", "b") if person.relationship is Relationship.FATHER else ("c", "d")
+            side = "paternal" if person.relationship is Relationship.FATHER else "maternal"
+            document["members"].append({
+                "id": person.id, "role": person.relationship.value, "inferred": True,
+                "inherited": None, "haplotypes": list(letters),
+                "reconstructed": {k: (haplotypes[side][k] or {}).get("gl") for k in letters}})
     document["alternatives"] = {
         "count": len(seg.alternatives), "truncated": seg.alternatives_truncated,
     }
