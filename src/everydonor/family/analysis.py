@@ -15,7 +15,7 @@ haplotype is the mother's non-inherited one) / NIPA.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +37,6 @@ from everydonor.hla.genotype import Phenotype
 from everydonor.hla.locus import Locus
 from everydonor.hla.reduction import Reducer
 
-COLLATERAL = frozenset({Relationship.UNCLE, Relationship.AUNT, Relationship.COUSIN,
-                        Relationship.NEPHEW, Relationship.NIECE, Relationship.GRANDFATHER,
-                        Relationship.GRANDMOTHER, Relationship.GRANDSON,
-                        Relationship.GRANDDAUGHTER, Relationship.OTHER_RELATED})
 SIDE = {"a": "paternal", "c": "maternal"}
 
 
@@ -540,5 +536,3 @@ def render_text(document: dict[str, Any], notice: str, software: str) -> str:
         lines += ["", "Warnings:"] + [f"  - {w}" for w in document["warnings"]]
     return "\n".join(lines)
 
-
-SetWriter = Callable[[AlleleSet, Locus], str]
