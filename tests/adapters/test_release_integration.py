@@ -70,3 +70,11 @@ def test_batch_fast_path_equals_the_parser_on_the_release(ref, macs) -> None:  #
         assert got == expected, text
     assert batch[-2] is None  # mixed loci refused
     assert batch[-1] == "B*44:02/B*44:03"
+
+
+def test_null_alleles_are_said_to_be_null(reducer) -> None:  # type: ignore[no-untyped-def]
+    r = reducer.reduce(parse_typing("A*01:04:01:01N"), Resolution.LGX)
+    assert r.output == "A*01:01"  # the ARD convention (py-ard agrees)...
+    assert r.note is not None and r.note.startswith("null allele (not expressed)")  # ...said
+    assert "null" in (reducer.reduce(parse_typing("A*01:XX"), Resolution.LGX).note or "")
+    assert reducer.reduce(parse_typing("A*02:01:01:01"), Resolution.LGX).note is None

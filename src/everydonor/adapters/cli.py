@@ -190,7 +190,8 @@ def _render_text(action: str, results: list[dict[str, Any]], document: dict[str,
             lines.append(f"{r['input']:<{width}}  INVALID  {r['error']['message']}")
         elif action == "reduce":
             out = r.get("output") or f"(none: {r.get('note', '')})"
-            lines.append(f"{r['input']:<{width}}  →  {out}")
+            note = f"   [{r['note']}]" if r.get("output") and r.get("note") else ""
+            lines.append(f"{r['input']:<{width}}  →  {out}{note}")
         elif action == "check":
             amb = "ambiguous" if r.get("ambiguous") else "unambiguous"
             lines.append(f"{r['input']:<{width}}  valid  {r.get('kind')}  {amb}")

@@ -234,8 +234,16 @@ class Reducer:
             return Reduction(typing.text, output, to, typing.kind, len(antigens) > 1,
                              len(alleles), note)
         names = self._outputs(typing, to)
-        return Reduction(typing.text, "/".join(names), to, typing.kind, len(names) > 1,
-                         len(alleles))
+        output = "/".join(names)
+        nulls = sum(1 for a in alleles if self.ref.is_null(a))
+        note = None
+        if nulls and nulls == len(alleles) and not output.endswith("N"):
+            note = ("null allele (not expressed); reduced by its antigen-recognition exons, "
+                    f"which it shares with {output}")
+        elif nulls and nulls < len(alleles):
+            note = f"{nulls} of the {len(alleles)} alleles covered are null (not expressed)"
+        return Reduction(typing.text, output, to, typing.kind, len(names) > 1, len(alleles),
+                         note)
 
     def reduce_text(self, text: str, to: Resolution) -> str:
         """Fast path: reduce one typing given as text. Untyped gives ``""``.
