@@ -88,8 +88,8 @@ def locus_genotype(locus: Locus, typings: Sequence[str], *, person: str | None =
                    ) -> LocusGenotype:
     """Two typings of ``locus``; errors name the person, the field (``hla.A``) and the value."""
     where = f"hla.{locus.value}"
-    if isinstance(typings, str) or len(typings) != 2:
-        got = typings if isinstance(typings, str) else list(typings)
+    if not isinstance(typings, list | tuple) or len(typings) != 2:
+        got = typings if not isinstance(typings, list | tuple) else list(typings)
         raise InvalidHlaName(
             f"{locus.value} needs exactly two typings (repeat the typing for a homozygous locus), "
             f"got {got!r}", value=str(got), field=where, person=person)
@@ -125,7 +125,7 @@ def phenotype_from_mapping(hla: Mapping[str, Sequence[str]], *, person: str | No
     """From the case file's ``hla`` object: ``{"A": ["A*02:01", "A*11:01"], …}``."""
     loci: dict[Locus, tuple[LocusGenotype, ...]] = {}
     for name, typings in hla.items():
-        locus = parse_locus(name)
+        locus = parse_locus(name) if isinstance(name, str) else None
         if locus is None:
             supported = ", ".join(loc.value for loc in Locus)
             raise InvalidHlaName(f"{name!r} is not a typing locus ({supported})", value=name,
