@@ -1,5 +1,6 @@
 """Arbitrary content in any field of a case file gives an everydonor error, never a crash."""
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -36,10 +37,8 @@ def test_any_field_value(where: str, field: str, value: Any) -> None:
 @settings(max_examples=150, deadline=None)
 @given(json_values)
 def test_any_document(value: Any) -> None:
-    try:
+    with contextlib.suppress(EverydonorError):
         parse_case(value, today=dt.date(2026, 11, 25))
-    except EverydonorError:
-        pass
 
 
 @settings(max_examples=200, deadline=None)
@@ -47,10 +46,8 @@ def test_any_document(value: Any) -> None:
 def test_any_hla_typing_value(locus: str, value: Any) -> None:
     data = {"format": "everydonor.case/1",
             "patient": {"id": "P1", "hla": {locus: value}}, "relatives": []}
-    try:
+    with contextlib.suppress(EverydonorError):
         parse_case(data, today=dt.date(2026, 11, 25))
-    except EverydonorError:
-        pass
 
 
 @settings(max_examples=200, deadline=None)
@@ -58,7 +55,5 @@ def test_any_hla_typing_value(locus: str, value: Any) -> None:
 def test_any_pair_of_typings(pair: list[Any]) -> None:
     data = {"format": "everydonor.case/1",
             "patient": {"id": "P1", "hla": {"A": pair}}, "relatives": []}
-    try:
+    with contextlib.suppress(EverydonorError):
         parse_case(data, today=dt.date(2026, 11, 25))
-    except EverydonorError:
-        pass
