@@ -163,3 +163,21 @@ def test_untyped_parent_is_a_member_inferred(solve) -> None:  # type: ignore[no-
     assert father["reconstructed"]["b"] == "~".join(H["b"])
     f = rel(doc, "F")
     assert f["hla_relation"] == "undetermined" and f["untyped_loci"] == ["A", "B", "DRB1"]
+
+
+def test_gl_string_and_mac_typings_segregate(reducer, macs) -> None:  # type: ignore[no-untyped-def]
+    from everydonor.hla.reduction import Reducer
+
+    with_macs = Reducer(reducer.ref, macs)
+    mac_sister = {"id": "S1", "relationship": "sister",
+                  # A*02:AB is A*02:01/A*02:02 (generic NMDP code AB = 01/02)
+                  "hla": {"A": ["A*02:AB", "A*33:03"], "B": ["B*46:01", "B*58:01"],
+                          "DRB1": ["DRB1*09:01", "DRB1*03:01"]}}
+    gl_brother = {"id": "S2", "relationship": "brother",
+                  "hla_gl": "A*24:02+A*11:01^B*40:01+B*51:01^DRB1*12:01+DRB1*15:01"}
+    doc = analyse_family(case(person("F", "father", "a", "b"), person("M", "mother", "c", "d"),
+                              mac_sister, gl_brother), with_macs).document
+    assert (rel(doc, "S1")["hla_relation"], rel(doc, "S1")["sibling_mismatch"]) == (
+        "haploidentical", "NIMA")
+    assert (rel(doc, "S2")["hla_relation"], rel(doc, "S2")["sibling_mismatch"]) == (
+        "haploidentical", "NIPA")
