@@ -28,6 +28,7 @@ from everydonor import __version__
 from everydonor.errors import ReferenceDataError
 from everydonor.hla.designation import MacDictionary
 from everydonor.hla.reference import HlaReference, build_reference
+from everydonor.hla.tce import TceTable
 
 CACHE_FORMAT = "everydonor-tables/1"
 REQUIRED_FILES = (
@@ -197,6 +198,15 @@ def read_deleted(release: ReleaseFolder) -> dict[str, str]:
         if len(row) >= 3 and row[0] != "AlleleID":
             out[row[1].strip()] = ",".join(row[2:]).strip()
     return out
+
+
+def read_tce(release: ReleaseFolder) -> TceTable:
+    """DPB1 TCE groups from the release's ``tce/dpb_tce.csv``."""
+    name = "tce/dpb_tce.csv"
+    if not release.file(name).is_file():
+        raise ReferenceDataError(f"the release folder {str(release.path)!r} has no {name}",
+                                 value=str(release.path), field="imgt")
+    return TceTable.from_rows(csv.reader(release.lines(name)), release.version)
 
 
 def build_from_folder(release: ReleaseFolder) -> HlaReference:
