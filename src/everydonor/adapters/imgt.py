@@ -27,6 +27,7 @@ from pathlib import Path
 from everydonor import __version__
 from everydonor.errors import ReferenceDataError
 from everydonor.hla.designation import MacDictionary
+from everydonor.hla.kir import KirTable
 from everydonor.hla.reference import HlaReference, build_reference
 from everydonor.hla.tce import TceTable
 
@@ -207,6 +208,49 @@ def read_tce(release: ReleaseFolder) -> TceTable:
         raise ReferenceDataError(f"the release folder {str(release.path)!r} has no {name}",
                                  value=str(release.path), field="imgt")
     return TceTable.from_rows(csv.reader(release.lines(name)), release.version)
+
+
+def read_class_i_proteins(release: ReleaseFolder) -> list[tuple[str, str]]:
+    """``(allele, protein sequence)`` from ``fasta/{A,B,C}_prot.fasta``."""
+    out: list[tuple[str, str]] = []
+    for locus in ("A", "B", "C"):
+        path = release.file(f"fasta/{locus}_prot.fasta")
+        if not path.is_file():
+            raise ReferenceDataError(f"the release folder {str(release.path)!r} has no "
+                                     f"fasta/{locus}_prot.fasta (needed for KIR ligands)",
+                                     value=str(release.path), field="imgt")
+        name: str | None = None
+        chunks: list[str] = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith(">"):
+                if name:
+                    out.append((name, "".join(chunks)))
+                parts = line.split()
+                name = parts[1] if len(parts) > 1 else None
+                chunks = []
+            else:
+                chunks.append(line.strip())
+        if name:
+            out.append((name, "".join(chunks)))
+    return out
+
+
+def load_kir_table(path: Path | str | None = None, cache_dir: Path | None = None) -> KirTable:
+    """KIR ligands of the release's class I alleles, built once per release into the cache."""
+    release = open_release(path)
+    target = release_cache_dir(release, cache_dir) / "kir.pickle"
+    stamp = (CACHE_FORMAT, __version__, release.version, release.digest, "kir")
+    if target.is_file():
+        try:
+            with target.open("rb") as fh:
+                got_stamp, table = pickle.load(fh)
+            if got_stamp == stamp and isinstance(table, KirTable):
+                return table
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError):
+            pass
+    table = KirTable.from_sequences(read_class_i_proteins(release), release.version)
+    _write_atomically(target, pickle.dumps((stamp, table), protocol=pickle.HIGHEST_PROTOCOL))
+    return table
 
 
 def build_from_folder(release: ReleaseFolder) -> HlaReference:
