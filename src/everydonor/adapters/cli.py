@@ -202,17 +202,10 @@ def _render_text(action: str, results: list[dict[str, Any]], document: dict[str,
 
 
 def cmd_family(args: argparse.Namespace) -> int:
-    from everydonor.adapters.casefile import read_case
     from everydonor.family.analysis import analyse_family, render_text
 
     ctx = Context(args)
-    if args.example:
-        case = read_case(Path(str(resources.files("everydonor") / "data" / "examples" /
-                                  "case.json")))
-    elif args.case:
-        case = read_case(args.case)
-    else:
-        raise InputError("no case file given: pass CASE or --example", field="CASE")
+    case = _load_case(args)
     result = analyse_family(case, ctx.reducer)
     document = dict(result.document)
     document["provenance"] = ctx.provenance()
@@ -220,6 +213,51 @@ def cmd_family(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print(render_text(document, NOTICE, f"everydonor {__version__}"))
+    return 0
+
+
+def _load_case(args: argparse.Namespace) -> Any:
+    from everydonor.adapters.casefile import read_case
+
+    if args.example:
+        return read_case(Path(str(resources.files("everydonor") / "data" / "examples" /
+                                  "case.json")))
+    if args.case:
+        return read_case(args.case)
+    raise InputError("no case file given: pass CASE or --example", field="CASE")
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+    from everydonor.matching.analysis import match_case
+
+    ctx = Context(args)
+    case = _load_case(args)
+    tce = read_tce(open_release(ctx.imgt_dir))
+    kir = load_kir_table(ctx.imgt_dir)
+    document = match_case(case, ctx.reducer, tce, kir, dsa_positive_mfi=args.dsa_positive_mfi)
+    document["provenance"] = ctx.provenance()
+    if args.format == "json":
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    lines = [f"# everydonor match — IPD-IMGT/HLA {document['release']} — patient "
+             f"{document['patient']}", f"# {NOTICE}", ""]
+    for d in document["donors"]:
+        hla = d["hla"]
+        if hla is None:
+            lines.append(f"{d['id']:<8} not HLA typed")
+            continue
+        loci = " ".join(f"{loc}:{v['gvh']}/{v['hvg']}{'?' if v.get('ambiguous') else ''}"
+                        for loc, v in hla["loci"].items())
+        m = hla["match"]
+        dsa = d["dsa"]
+        dsa_text = dsa["status"] + (f" (max MFI {dsa['max_mfi']:g})" if dsa["max_mfi"] else "")
+        lines.append(f"{d['id']:<8} {d.get('relationship') or d.get('registry') or '':<12} "
+                     f"{m['of_8']}/8 {m['of_10']}/10 {m['of_12']}/12  gvh/hvg {loci}")
+        lines.append(f"{'':<8} untyped {','.join(hla['untyped_loci']) or '-'}; DPB1 TCE "
+                     f"{d['dpb1_tce']}; KIR-ligand mismatch GvH {d['kir_ligand_mismatch_gvh']}; "
+                     f"DSA {dsa_text}; ABO {d['abo']}; CMV {d['cmv']}; sex {d['sex']}")
+    print("\n".join(lines))
     return 0
 
 
@@ -282,6 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
     fam.add_argument("--example", action="store_true", help="use the bundled example case")
     fam.add_argument("--format", choices=["json", "text"], default="json")
     fam.set_defaults(func=cmd_family)
+
+    mat = sub.add_parser("match", help="compare every candidate donor with the patient: HLA by "
+                         "direction, DPB1 TCE, KIR ligands, DSA, ABO, CMV, sex")
+    mat.add_argument("case", metavar="CASE", nargs="?",
+                     help="case file (JSON or YAML, everydonor.case/1)")
+    mat.add_argument("--example", action="store_true", help="use the bundled example case")
+    mat.add_argument("--dsa-positive-mfi", type=float, default=None, metavar="MFI",
+                     help="count only antibody results at or above this MFI (the laboratory's "
+                     "cut-off; default: every reported result)")
+    mat.add_argument("--format", choices=["json", "text"], default="json")
+    mat.set_defaults(func=cmd_match)
     return parser
 
 
