@@ -290,6 +290,13 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def _case_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("case", metavar="CASE", nargs="?",
+                        help="case file (JSON or YAML, everydonor.case/1)")
+    parser.add_argument("--example", action="store_true", help="use the bundled example case")
+    parser.add_argument("--format", choices=["json", "text"], default="json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="everydonor", description=(
         "everydonor: HLA nomenclature, family haplotypes and donor selection by the Beijing "
@@ -315,21 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     fam = sub.add_parser("family", help="segregate the family's HLA haplotypes and judge every "
                          "relative's relation to the patient")
-    fam.add_argument("case", metavar="CASE", nargs="?",
-                     help="case file (JSON or YAML, everydonor.case/1)")
-    fam.add_argument("--example", action="store_true", help="use the bundled example case")
-    fam.add_argument("--format", choices=["json", "text"], default="json")
+    _case_arguments(fam)
     fam.set_defaults(func=cmd_family)
 
     mat = sub.add_parser("match", help="compare every candidate donor with the patient: HLA by "
                          "direction, DPB1 TCE, KIR ligands, DSA, ABO, CMV, sex")
-    mat.add_argument("case", metavar="CASE", nargs="?",
-                     help="case file (JSON or YAML, everydonor.case/1)")
-    mat.add_argument("--example", action="store_true", help="use the bundled example case")
+    _case_arguments(mat)
     mat.add_argument("--dsa-positive-mfi", type=float, default=None, metavar="MFI",
                      help="count only antibody results at or above this MFI (the laboratory's "
                      "cut-off; default: every reported result)")
-    mat.add_argument("--format", choices=["json", "text"], default="json")
     mat.set_defaults(func=cmd_match)
     return parser
 

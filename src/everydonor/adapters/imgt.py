@@ -20,9 +20,11 @@ import io
 import os
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from everydonor import __version__
 from everydonor.errors import ReferenceDataError
@@ -32,6 +34,7 @@ from everydonor.hla.reference import HlaReference, build_reference
 from everydonor.hla.tce import TceTable
 
 CACHE_FORMAT = "everydonor-tables/1"
+T = TypeVar("T")
 REQUIRED_FILES = (
     "Allelelist.txt",
     "wmda/hla_nom_g.txt",
@@ -238,19 +241,10 @@ def read_class_i_proteins(release: ReleaseFolder) -> list[tuple[str, str]]:
 def load_kir_table(path: Path | str | None = None, cache_dir: Path | None = None) -> KirTable:
     """KIR ligands of the release's class I alleles, built once per release into the cache."""
     release = open_release(path)
-    target = release_cache_dir(release, cache_dir) / "kir.pickle"
     stamp = (CACHE_FORMAT, __version__, release.version, release.digest, "kir")
-    if target.is_file():
-        try:
-            with target.open("rb") as fh:
-                got_stamp, table = pickle.load(fh)
-            if got_stamp == stamp and isinstance(table, KirTable):
-                return table
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError):
-            pass
-    table = KirTable.from_sequences(read_class_i_proteins(release), release.version)
-    _write_atomically(target, pickle.dumps((stamp, table), protocol=pickle.HIGHEST_PROTOCOL))
-    return table
+    return _cached(release_cache_dir(release, cache_dir) / "kir.pickle", stamp, KirTable,
+                   lambda: KirTable.from_sequences(read_class_i_proteins(release),
+                                                   release.version))
 
 
 def build_from_folder(release: ReleaseFolder) -> HlaReference:
@@ -272,29 +266,32 @@ def release_cache_dir(release: ReleaseFolder, cache_dir: Path | None = None) -> 
     return (cache_dir or default_cache_dir()) / f"imgt-{release.version}-{release.digest}"
 
 
-def load_reference(path: Path | str | None = None, cache_dir: Path | None = None) -> HlaReference:
-    """The reference tables of a release folder (bundled by default), from the cache if built.
+def _cached(target: Path, stamp: tuple[object, ...], kind: type[T], build: Callable[[], T]) -> T:
+    """The value pickled at ``target`` when its stamp matches, else ``build()`` written there.
 
-    The cache is a pickle written by this function alone into the user's own cache folder, and
-    checked against the format, release and digest before use.
+    The pickle is written by this module alone into the user's own cache folder and checked
+    against the format, software version, release and digest before use; a damaged or foreign
+    file is rebuilt.
     """
-    release = open_release(path)
-    folder = release_cache_dir(release, cache_dir)
-    target = folder / "tables.pickle"
     if target.is_file():
         try:
             with target.open("rb") as fh:
-                stamp, ref = pickle.load(fh)
-            if stamp == (CACHE_FORMAT, __version__, release.version, release.digest) and isinstance(
-                ref, HlaReference
-            ):
-                return ref
+                got_stamp, value = pickle.load(fh)
+            if got_stamp == stamp and isinstance(value, kind):
+                return value
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError):
-            pass  # a damaged or foreign cache is rebuilt below
-    ref = build_from_folder(release)
+            target.unlink(missing_ok=True)
+    value = build()
+    _write_atomically(target, pickle.dumps((stamp, value), protocol=pickle.HIGHEST_PROTOCOL))
+    return value
+
+
+def load_reference(path: Path | str | None = None, cache_dir: Path | None = None) -> HlaReference:
+    """The reference tables of a release folder (bundled by default), from the cache if built."""
+    release = open_release(path)
     stamp = (CACHE_FORMAT, __version__, release.version, release.digest)
-    _write_atomically(target, pickle.dumps((stamp, ref), protocol=pickle.HIGHEST_PROTOCOL))
-    return ref
+    return _cached(release_cache_dir(release, cache_dir) / "tables.pickle", stamp, HlaReference,
+                   lambda: build_from_folder(release))
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
