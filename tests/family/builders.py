@@ -35,7 +35,8 @@ def person(pid: str, relationship: str | None, h1: str | tuple[str, ...],
     return out
 
 
-def case(*relatives: dict[str, Any], patient: tuple[str, str] = ("a", "c")) -> Case:
+def case(*relatives: dict[str, Any],
+         patient: tuple[str | tuple[str, ...], str | tuple[str, ...]] = ("a", "c")) -> Case:
     data = {"format": "everydonor.case/1",
             "patient": person("P1", None, *patient, sex="male", age=30),
             "relatives": list(relatives)}
