@@ -36,6 +36,7 @@ from everydonor.hla.designation import Typing
 from everydonor.hla.genotype import Phenotype
 from everydonor.hla.locus import Locus
 from everydonor.hla.reduction import Reducer
+from everydonor.hla.reference import Resolution
 
 SIDE = {"a": "paternal", "c": "maternal"}
 
@@ -90,8 +91,6 @@ class _Sets:
         named = self._names.get(alleles)
         if named is not None:
             return named
-        from everydonor.hla.reference import Resolution
-
         table = self.reducer.allele_table(Resolution.LGX)
         lgx = sorted({table[a] for a in self.names(alleles) if a in table})
         return "/".join(lgx) if lgx else f"{locus.value}*UUUU"
@@ -193,7 +192,7 @@ def analyse_family(case: Case, reducer: Reducer, *, max_recombinations: int = 2)
     haplotypes = _haplotypes(seg, sets, kinds)
     document["haplotypes"] = haplotypes
     document["recombinations"] = seg.recombinations
-    document["members"] = [_member_entry(m.id, seg, kinds, parents_typed) for m in members]
+    document["members"] = [_member_entry(m.id, seg, kinds) for m in members]
     for person in case.relatives:  # parents in the case but untyped: reconstructed, inferred
         if person.relationship in (Relationship.FATHER, Relationship.MOTHER) and (
             person.id not in kinds
@@ -292,8 +291,8 @@ def _describe(option: Option, loci: tuple[Locus, ...], side: int) -> str | None:
     return f"{first}→{last} between {loci[before].value} and {loci[switch].value}"
 
 
-def _member_entry(mid: str, seg: SegregationResult, kinds: dict[str, MemberKind],
-                  parents_typed: bool) -> dict[str, Any]:
+def _member_entry(mid: str, seg: SegregationResult, kinds: dict[str, MemberKind]
+                  ) -> dict[str, Any]:
     options = seg.possible.get(mid, [])
     entry: dict[str, Any] = {"id": mid, "inferred": False}
     if len(options) == 1:

@@ -173,8 +173,11 @@ class Reducer:
             self._families[key] = hit
         return hit
 
-    def _outputs(self, typing: Typing, to: Resolution) -> tuple[str, ...]:
-        """Reduced names of a typing at ``to`` (not serology); raises for unknown names."""
+    def _outputs(self, typing: Typing, to: Resolution,
+                 alleles: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """Reduced names of a typing at ``to`` (not serology); raises for unknown names.
+
+        ``alleles``: the typing's expansion when the caller already has it."""
         kind = typing.kind
         if kind is TypingKind.XX:
             return self._family(typing, to)
@@ -196,7 +199,8 @@ class Reducer:
             out = {r for rs in found for r in rs}
             return tuple(sorted(out, key=allele_sort_key)) if len(out) > 1 else tuple(out)
         table = self._per_allele[to]
-        alleles = expand(typing, self.ref, self.macs)
+        if alleles is None:
+            alleles = expand(typing, self.ref, self.macs)
         return tuple(sorted({table[a] for a in alleles}, key=allele_sort_key))
 
     # -- serology -----------------------------------------------------------------------------
@@ -233,7 +237,7 @@ class Reducer:
             output = "/".join(a.name for a in antigens) or None
             return Reduction(typing.text, output, to, typing.kind, len(antigens) > 1,
                              len(alleles), note)
-        names = self._outputs(typing, to)
+        names = self._outputs(typing, to, alleles)
         output = "/".join(names)
         nulls = sum(1 for a in alleles if self.ref.is_null(a))
         note = None

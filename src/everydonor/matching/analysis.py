@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from everydonor.case import Case, Person
+from everydonor.errors import InputError
 from everydonor.hla.genotype import Phenotype
 from everydonor.hla.kir import KIR_CONFIDENCE, KirTable, kir_ligand_mismatch_gvh, ligand_groups
 from everydonor.hla.locus import Locus
@@ -87,8 +88,6 @@ def compare_donor(patient: Person, donor: Person, reducer: Reducer, tce: TceTabl
 def match_case(case: Case, reducer: Reducer, tce: TceTable, kir: KirTable, *,
                dsa_positive_mfi: float | None = None) -> dict[str, Any]:
     """The ``everydonor match`` answer for every relative and unrelated candidate."""
-    from everydonor.errors import InputError
-
     if case.patient.hla is None or not case.patient.hla.loci:
         raise InputError("the patient has no HLA typing", person=case.patient.id, field="hla")
     donors = [compare_donor(case.patient, p, reducer, tce, kir,

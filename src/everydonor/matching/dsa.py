@@ -82,12 +82,7 @@ class DsaResult:
 
 
 def _antigens_of(alleles: Iterable[str], reducer: Reducer) -> set[Antigen]:
-    out: set[Antigen] = set()
-    for a in alleles:
-        assignment = reducer.ref.serology.get(a)
-        if assignment:
-            out.update(assignment.antigens)
-    return out
+    return set(reducer.serology_of(list(alleles))[0])
 
 
 def _covers(antigen: Antigen, reducer: Reducer) -> frozenset[Antigen]:
