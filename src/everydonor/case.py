@@ -93,9 +93,14 @@ _ABO_RE = re.compile(r"^(O|A|B|AB)([+-])?$")
 _PERSON_FIELDS = frozenset({
     "id", "sex", "age", "birth_date", "weight_kg", "height_cm", "abo", "cmv_igg", "hla",
     "hla_gl", "relationship", "through", "medically_eligible", "registry", "donor_id",
-    "diagnosis", "disease_status", "antibodies", "name", "notes",
+    "diagnosis", "disease_status", "antibodies", "name", "notes", "disease_risk",
+    "desensitization_plan", "desensitisation_plan",
 })
-_TOP_FIELDS = frozenset({"format", "patient", "relatives", "unrelated", "as_of", "notes", "id"})
+_TOP_FIELDS = frozenset({"format", "patient", "relatives", "unrelated", "as_of", "notes", "id",
+                         "centre", "center"})
+
+#: Disease risk as the treating team records it (read by rule sets that switch on it).
+DISEASE_RISKS = ("low", "standard", "intermediate", "high", "very_high")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,22 @@ class Person:
     medically_eligible: bool | None = None
     antibodies: AntibodyTest | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    diagnosis: str | None = None
+    disease_status: str | None = None
+    disease_risk: str | None = None
+    #: For a donor: the team's recorded plan to desensitise the patient against this donor.
+    desensitization_plan: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Centre:
+    """The transplant centre, as far as rule sets read it."""
+
+    name: str | None = None
+    #: Whether the centre counts itself experienced in haploidentical transplantation
+    #: (CSH 2021 makes its haploidentical-over-sibling preference conditional on it).
+    haplo_experienced: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +158,7 @@ class Case:
     unrelated: tuple[Person, ...]
     as_of: dt.date
     warnings: tuple[str, ...] = ()
+    centre: Centre = field(default_factory=Centre)
 
     def person(self, pid: str) -> Person:
         for p in (self.patient, *self.relatives, *self.unrelated):
@@ -177,7 +199,22 @@ def parse_case(data: Any, *, today: dt.date) -> Case:
     if len(partners) > 1:
         warnings.append(f"several partners ({', '.join(partners)}): children are not assigned "
                         "to a partner, so partners are not used for segregation")
-    return Case(patient, relatives, unrelated, as_of, tuple(warnings))
+    centre = _centre(data.get("centre", data.get("center")))
+    return Case(patient, relatives, unrelated, as_of, tuple(warnings), centre)
+
+
+def _centre(raw: Any) -> Centre:
+    if raw is None:
+        return Centre()
+    if not isinstance(raw, Mapping):
+        raise InputError("centre must be an object (name, haplo_experienced)", field="centre",
+                         value=repr(raw))
+    name = raw.get("name")
+    experienced = raw.get("haplo_experienced")
+    if experienced is not None and not isinstance(experienced, bool):
+        raise InputError("centre.haplo_experienced must be true or false",
+                         field="centre.haplo_experienced", value=repr(experienced))
+    return Centre(str(name) if name is not None else None, experienced)
 
 
 def _list(value: Any, name: str) -> Sequence[Any]:
@@ -248,8 +285,27 @@ def _person(raw: Any, role: str, as_of: dt.date, warnings: list[str]) -> Person:
         raise bad("medically_eligible", "medically_eligible must be true or false", eligible)
     hla = _hla(raw, pid)
     antibodies = _antibodies(raw.get("antibodies"), pid) if raw.get("antibodies") else None
+    texts = {}
+    for name in ("name", "diagnosis", "disease_status", "desensitization_plan"):
+        value = raw.get(name)
+        if name == "desensitization_plan" and value is None:
+            value = raw.get("desensitisation_plan")
+        if value is not None and not isinstance(value, str):
+            raise bad(name, f"{name} must be text", value)
+        texts[name] = value.strip() or None if isinstance(value, str) else None
+    risk = raw.get("disease_risk")
+    if risk is not None and risk not in DISEASE_RISKS:
+        raise bad("disease_risk", f"disease_risk must be one of: {', '.join(DISEASE_RISKS)}", risk)
+    if role != "patient":
+        for name in ("diagnosis", "disease_status", "disease_risk"):
+            if raw.get(name) is not None:
+                raise bad(name, f"{name} belongs to the patient, not to a {role}", raw[name])
+    elif texts["desensitization_plan"] is not None:
+        raise bad("desensitization_plan", "a desensitisation plan is recorded on the donor it "
+                  "is planned against, not on the patient", texts["desensitization_plan"])
     return Person(pid, role, sex, age, hla, relationship, through, weight, height, abo, cmv,
-                  eligible, antibodies, extra)
+                  eligible, antibodies, extra, texts["name"], texts["diagnosis"],
+                  texts["disease_status"], risk, texts["desensitization_plan"])
 
 
 def _date(value: Any, pid: str | None, field_: str) -> dt.date:

@@ -261,6 +261,121 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rule_set(spec: str) -> Any:
+    from everydonor.selection.rules import get_rule_set, rule_set_from_mapping
+
+    if spec.endswith((".yaml", ".yml", ".json")):
+        from everydonor.adapters.casefile import load_case_data
+
+        try:
+            data = load_case_data(spec)
+        except EverydonorError as exc:
+            exc.field = exc.field or "--rules"
+            raise
+        return rule_set_from_mapping(data)
+    return get_rule_set(spec)
+
+
+def _pedigree_people(case: Any) -> list[dict[str, Any]]:
+    people = []
+    for p in (case.patient, *case.relatives):
+        people.append({"id": p.id, "relationship": p.relationship.value if p.relationship
+                       else None, "sex": p.sex.value if p.sex else None, "age": p.age,
+                       "label": p.name or p.id, "through": p.through,
+                       "untyped": p.hla is None or not p.hla.loci})
+    return people
+
+
+def _rank_document(ctx: Context, case: Any, rules: Any) -> tuple[dict[str, Any],
+                                                                 dict[str, Any]]:
+    from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+    from everydonor.selection.ranking import rank_case
+
+    tce = read_tce(open_release(ctx.imgt_dir))
+    kir = load_kir_table(ctx.imgt_dir)
+    result, family, _ = rank_case(case, ctx.reducer, tce, kir, rules)
+    document = dict(result.document)
+    document["provenance"] = {**ctx.provenance(), "rule_set": f"{rules.name}@{rules.version}",
+                              "case_date": case.as_of.isoformat()}
+    family = {**family, "people": _pedigree_people(case)}
+    return document, family
+
+
+def _write_output(data: bytes | str, out: str | None) -> None:
+    """Write all of it or nothing: a temporary file beside the target, then an atomic rename."""
+    if out is None or out == "-":
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            print(data)
+        return
+    target = Path(out)
+    if target.parent and not target.parent.exists():
+        raise InputError(f"output folder {str(target.parent)!r} does not exist", field="-o",
+                         value=out)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data if data.endswith("\n") else data + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {out!r}: {exc.strerror}", field="-o", value=out) from exc
+
+
+def _render(document: dict[str, Any], family: dict[str, Any], fmt: str) -> bytes | str:
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False)
+    if fmt == "text":
+        from everydonor.adapters.report.text import render_ranking_text
+
+        return render_ranking_text(document, document["provenance"])
+    from everydonor.adapters.report.html import render_ranking_html
+
+    html = render_ranking_html(document, family, family["people"])
+    if fmt == "html":
+        return html
+    from everydonor.adapters.report.pdf import html_to_pdf
+
+    return html_to_pdf(html)
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    ctx = Context(args)
+    case = _load_case(args)
+    rules = _rule_set(args.rules)
+    document, family = _rank_document(ctx, case, rules)
+    _write_output(_render(document, family, args.format), args.output)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from everydonor.adapters.casefile import read_case
+    from everydonor.adapters.report.text import render_ranking_text
+
+    ctx = Context(args)
+    case = read_case(Path(str(resources.files("everydonor") / "data" / "examples" /
+                              "case.json")))
+    rules = _rule_set(args.rules)
+    document, family = _rank_document(ctx, case, rules)
+    from everydonor.adapters.report.html import render_ranking_html
+    from everydonor.adapters.report.pdf import html_to_pdf
+
+    html = render_ranking_html(document, family, family["people"])
+    pdf = html_to_pdf(html)  # everything rendered before anything is written
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_output(json.dumps(document, indent=2, ensure_ascii=False), str(out / "ranking.json"))
+    _write_output(html, str(out / "report.html"))
+    _write_output(pdf, str(out / "report.pdf"))
+    print(render_ranking_text(document, document["provenance"]))
+    print(f"\nReport written: {out / 'report.pdf'} (and report.html, ranking.json)")
+    return 0
+
+
 def version_text() -> str:
     lines = [
         f"everydonor {__version__}",
@@ -332,6 +447,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="count only antibody results at or above this MFI (the laboratory's "
                      "cut-off; default: every reported result)")
     mat.set_defaults(func=cmd_match)
+
+    rank = sub.add_parser("rank", help="rank the donors of a case under a named rule set, with "
+                          "reasons, flags and exclusions; report as text, JSON, HTML or PDF")
+    rank.add_argument("case", metavar="CASE", nargs="?",
+                      help="case file (JSON or YAML, everydonor.case/1)")
+    rank.add_argument("--example", action="store_true", help="use the bundled example case")
+    rank.add_argument("--rules", default="beijing", metavar="NAME|FILE",
+                      help="rule set: beijing (CSH 2021), beijing@csh2018, baltimore, or a "
+                      "centre's YAML/JSON file based on one of them (default beijing)")
+    rank.add_argument("--format", choices=["json", "text", "html", "pdf"], default="json")
+    rank.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout; "
+                      "written whole or not at all)")
+    rank.set_defaults(func=cmd_rank)
+
+    demo = sub.add_parser("demo", help="run the whole chain on the bundled example family and "
+                          "write the report (PDF, HTML, JSON)")
+    demo.add_argument("--out", default="everydonor-demo", metavar="DIR",
+                      help="folder for the report (default ./everydonor-demo)")
+    demo.add_argument("--rules", default="beijing", metavar="NAME|FILE")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Renderers for the donor-selection answer: terminal table, HTML report, PDF (WeasyPrint)."""

@@ -1,0 +1,121 @@
+"""Baltimore / Johns Hopkins post-transplant cyclophosphamide (PTCy) platform donor selection.
+
+Source of every row: ``../shared/spec/clinical-beijing.md`` §1.3, §1.4, §4.1 and §6. The JHU
+prioritisation schema (DeZern AE et al.) has not been checked in full text, so its order is [M];
+the kinship rule rests on McCurdy SR et al. Blood Adv 2018 [S]. KIR is not weighed: the PTCy
+evidence concerns donor inhibitory-KIR genotype and KIR B haplotypes, which a case file does not
+carry, and the ATG-platform KIR-ligand rule points the other way.
+"""
+
+from __future__ import annotations
+
+from everydonor.selection.rules import (
+    Citation,
+    Confidence,
+    Criterion,
+    DonorType,
+    Parameters,
+    ParameterSource,
+    RuleSet,
+    register_rule_set,
+)
+
+S, SP, M = Confidence.CONFIRMED, Confidence.PARTLY_CONFIRMED, Confidence.TO_VERIFY
+
+LUZNIK_2008 = Citation("Luznik L, O'Donnell PV, Symons HJ, et al. Biol Blood Marrow Transplant "
+                       "2008;14:641-650")
+MCCURDY_2018 = Citation("McCurdy SR et al. Blood Adv 2018;2:299 (928 PTCy patients)")
+DEZERN = Citation("DeZern AE et al. JHU prioritisation schema (Transplant Cell Ther ~2021) "
+                  "[M: not yet checked]", short="DeZern ~2021")
+MDACC_2021 = Citation("Desensitisation series, Blood Adv 2021;5:4031")
+CIUREA_2018 = Citation("Ciurea SO et al. (EBMT DSA consensus) Bone Marrow Transplant "
+                       "2018;53:521-534")
+CIUREA_2020 = Citation("Ciurea SO, Al Malki MM, Kongtim P, et al. (EBMT haplo donor selection) "
+                       "Bone Marrow Transplant 2020;55:12-24")
+CANAANI_ABO = Citation("EBMT-ALWP, 837 haplo AML (Canaani J et al. [authors M]); PMC5451338",
+                       short="EBMT-ALWP ABO")
+SFGMTC_2020 = Citation("Dubois V et al. (SFGM-TC) Bull Cancer 2020;107(1)")
+MARIOTTI_2020 = Citation("Italian PTCy cohort, 990 patients, Blood Adv 2020;4:3900")
+EBMT_2017 = Citation("EBMT poor-risk AML donor types, Blood Adv 2017;1:477; CIBMTR haplo-PTCy "
+                     "vs MUD, Blood 2015;126:1033")
+CHANG_2016 = Citation("Chang YJ, Luznik L, Fuchs EJ, Huang XJ. J Hematol Oncol 2016;9:35, "
+                      "Table 2")
+
+_CRITERIA = (
+    Criterion("dsa", "dsa",
+              "Absence of donor-specific antibodies is the main criterion. DSA at or above "
+              "20,000 MFI excludes the donor unless a desensitisation plan is recorded "
+              "(desensitisation worked below ~20,000 MFI when C1q cleared); weaker DSA ranks "
+              "below a DSA-negative donor.",
+              (MDACC_2021, CIUREA_2018, SFGMTC_2020), SP,
+              "EBMT numbers (positive > 1,000; high risk > 5,000, C1q+) are [M]; Beijing "
+              "excludes from 10,000."),
+    Criterion("non_parent", "non_parent",
+              "Siblings and children before parents: parent donors had more graft failure "
+              "(14% vs 6-7%) after PTCy.",
+              (MCCURDY_2018,), S,
+              "Italian PTCy data: a parent donor for recipients <= 40 y gave more relapse; "
+              "mothers worse than fathers."),
+    Criterion("donor_age_band", "donor_age_band",
+              "Younger donor (< 30 years) preferred in the JHU prioritisation schema.",
+              (DEZERN, MCCURDY_2018), M,
+              "Disputed on PTCy: the donor-age effect (HR 1.39 for >= 30 y) disappeared after "
+              "adjusting for patient age (McCurdy 2018); older donors gave less relapse in "
+              "Italian data."),
+    Criterion("donor_sex", "donor_sex",
+              "Male donor preferred in the JHU prioritisation schema.",
+              (DEZERN,), M,
+              "Female-to-male gave more moderate-severe chronic GVHD in Italian PTCy data."),
+    Criterion("abo", "abo",
+              "ABO compatible before minor, major and bidirectional mismatch: major mismatch "
+              "lowered day-100 engraftment; with bone-marrow grafts it worsened OS.",
+              (CANAANI_ABO, DEZERN), S),
+    Criterion("cmv", "cmv_match",
+              "CMV-matched donor preferred (secondary factor).",
+              (SFGMTC_2020, DEZERN), SP,
+              "JHU (928 patients): donor CMV serostatus was not associated with survival or "
+              "graft failure."),
+    Criterion("hla_matches_unrelated", "hla_matches_unrelated",
+              "Among unrelated donors, fewer HLA mismatches first. Not used among relatives: "
+              "greater HLA mismatch did not worsen outcome after haplo-PTCy.",
+              (Citation("Kasamon YL et al. Biol Blood Marrow Transplant 2010 [M]"),), M),
+    Criterion("donor_age", "donor_age",
+              "Youngest donor first within the same band.",
+              (DEZERN,), M),
+)
+
+BALTIMORE_PTCY = register_rule_set(RuleSet(
+    name="baltimore", version="jhu-ptcy-1", platform="Baltimore/JHU PTCy",
+    guideline="JHU PTCy practice (Luznik 2008; McCurdy 2018; DeZern prioritisation [M])",
+    summary="Post-transplant cyclophosphamide platform donor selection (Johns Hopkins)",
+    hierarchy=(DonorType.MATCHED_SIBLING, DonorType.MATCHED_RELATED,
+               DonorType.MATCHED_UNRELATED, DonorType.HAPLOIDENTICAL_RELATED,
+               DonorType.MISMATCHED_UNRELATED, DonorType.MISMATCHED_RELATED),
+    hierarchy_citation=Citation(f"{EBMT_2017.text}: EBMT/CIBMTR analyses still place matched "
+                                "related and matched unrelated donors first in general"),
+    hierarchy_confidence=SP,
+    criteria=_CRITERIA,
+    parameters=Parameters(dsa_exclude_mfi=20_000.0, dsa_high_risk_mfi=5_000.0,
+                          offspring_first_patient_age=None),
+    parameter_sources=(
+        ParameterSource("dsa_exclude_mfi = 20000", MDACC_2021.text, S),
+        ParameterSource("dsa_high_risk_mfi = 5000", CIUREA_2018.text, M),
+        ParameterSource("dsa_positive_mfi = laboratory's call", "laboratory cut-off", M),
+        ParameterSource("young_donor_age = 30", MCCURDY_2018.text, S),
+        ParameterSource("matched_unrelated_loci = A, B, C, DRB1", "8/8 high-resolution "
+                        "convention", M),
+    ),
+    references=(LUZNIK_2008, MCCURDY_2018, DEZERN, MDACC_2021, CIUREA_2018, CIUREA_2020,
+                CANAANI_ABO, SFGMTC_2020, MARIOTTI_2020, EBMT_2017, CHANG_2016),
+    reads=("patient: age, sex, ABO, CMV IgG, anti-HLA antibodies (single-antigen beads, MFI, "
+           "C1q)",
+           "each donor: relationship, HLA typing (segregated with the family), age, sex, ABO, "
+           "CMV IgG, medically_eligible, desensitization_plan"),
+    notes=("KIR not weighed: PTCy evidence (inhibitory-KIR mismatch, KIR B haplotype donors "
+           "favourable; Chang 2016 Table 2 [S]) needs donor KIR genotyping, which the case does "
+           "not carry; the ATG-platform KIR-ligand rule points the other way.",
+           "Recipients 55-76 y: offspring donors inferior to a matched sibling (PMC5998932 [S]) "
+           "— the matched sibling stays first.",
+           "Ranking = exclusions -> donor-type hierarchy -> criteria in order; the first "
+           "criterion on which two donors differ decides."),
+), "baltimore@jhu-ptcy")

@@ -1,0 +1,279 @@
+"""The comparisons a rule set orders donors by.
+
+Each comparison looks at one :class:`DonorCandidate` and returns an :class:`Assessment`: a tier
+(lower ranks first), the value in words, and — when the fact it needs is missing — what it could
+not weigh. Missing facts are never guessed: a donor whose fact is unknown is placed after every
+donor whose fact is known, and says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from everydonor.case import CmvSerostatus, Person, Relationship, Sex
+from everydonor.selection.rules import DonorType, Parameters
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    tier: float
+    value: str
+    #: Set when the comparison could not weigh this donor (the missing fact, in words).
+    unknown: str | None = None
+    #: False when the criterion does not apply to this donor (e.g. NIMA/NIPA to a parent).
+    applies: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DonorCandidate:
+    """What the ranking knows about one candidate donor."""
+
+    person: Person
+    donor_type: DonorType
+    #: The ``everydonor match`` entry for this donor.
+    compatibility: Mapping[str, Any]
+    #: The ``everydonor family`` relatives entry (None for unrelated donors).
+    family: Mapping[str, Any] | None
+    dsa_band: DsaBand
+    flags: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.person.id
+
+
+@dataclass(frozen=True, slots=True)
+class DsaBand:
+    """The donor's DSA in the rule set's MFI bands."""
+
+    band: str  # negative | not_assessable | positive | high_risk | exclusion
+    max_mfi: float | None
+    hits: tuple[Mapping[str, Any], ...] = ()
+    escalated_by_c1q: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    ORDER = ("negative", "not_assessable", "positive", "high_risk", "exclusion")
+
+    def describe(self) -> str:
+        if self.band == "negative":
+            return "no donor-specific antibody"
+        if self.band == "not_assessable":
+            return "DSA not assessable (" + ("; ".join(self.notes) or "no antibody screen") + ")"
+        hits = ", ".join(f"{h['specificity']} MFI {h['mfi']:g}"
+                         + (" (possible)" if h.get("certainty") == "possible" else "")
+                         + (" C1q+" if h.get("c1q") == "positive" else "")
+                         for h in self.hits)
+        word = {"positive": "DSA below the high-risk band", "high_risk": "high-risk DSA",
+                "exclusion": "DSA in the rejection band"}[self.band]
+        c1q = "; C1q-positive, moved up one band" if self.escalated_by_c1q else ""
+        return f"{word}: {hits}{c1q}"
+
+
+def dsa_band(dsa: Mapping[str, Any] | None, params: Parameters) -> DsaBand:
+    """Put a ``matching.dsa`` answer into the rule set's bands."""
+    if dsa is None:
+        return DsaBand("not_assessable", None, notes=("donor not HLA typed",))
+    hits = tuple(h for h in dsa.get("antibodies", [])
+                 if params.dsa_positive_mfi is None or h["mfi"] >= params.dsa_positive_mfi)
+    untestable = tuple(dsa.get("not_assessable", []))
+    if dsa["status"] == "not_assessable" and not hits:
+        notes = tuple(dsa.get("notes", [])) or (
+            (f"specificities at loci the donor is not typed at: {', '.join(untestable)}",)
+            if untestable else ("no antibody screen",))
+        return DsaBand("not_assessable", None, notes=notes)
+    if not hits:
+        return DsaBand("negative", None, notes=tuple(
+            f"not assessable: {s}" for s in untestable))
+    top = max(h["mfi"] for h in hits)
+    if top >= params.dsa_exclude_mfi:
+        level = 4
+    elif params.dsa_high_risk_mfi is not None and top >= params.dsa_high_risk_mfi:
+        level = 3
+    else:
+        level = 2
+    escalated = False
+    if params.dsa_c1q_escalates and level < 4 and any(h.get("c1q") == "positive" for h in hits):
+        level += 1
+        escalated = True
+    return DsaBand(DsaBand.ORDER[level], top, hits, escalated,
+                   tuple(f"not assessable: {s}" for s in untestable))
+
+
+Comparison = Callable[[DonorCandidate, Person, Parameters], Assessment]
+
+
+def _dsa(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    band = c.dsa_band
+    tier = float(DsaBand.ORDER.index(band.band))
+    if band.band == "exclusion":
+        return Assessment(tier, band.describe() + "; kept only because a desensitisation plan "
+                          f"is recorded ({c.person.desensitization_plan})")
+    if band.band == "not_assessable":
+        return Assessment(tier, band.describe(), "DSA")
+    return Assessment(tier, band.describe())
+
+
+def _age_band(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    age = c.person.age
+    if p.young_donor_age is None:
+        return Assessment(0, "age band not applied (young_donor_age not set)")
+    if age is None:
+        return Assessment(2, "age unknown", "donor age")
+    if age < p.young_donor_age:
+        return Assessment(0, f"age {age:g} (< {p.young_donor_age:g}: young donor)")
+    return Assessment(1, f"age {age:g} (>= {p.young_donor_age:g})")
+
+
+def _sex(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    if c.person.sex is None:
+        return Assessment(2, "sex unknown", "donor sex")
+    return Assessment(0 if c.person.sex is Sex.MALE else 1, f"{c.person.sex.value} donor")
+
+
+_COLLATERAL = "collateral or more distant relative"
+
+
+def _kinship_tier(c: DonorCandidate, patient: Person, p: Parameters,
+                  offspring_first: bool) -> Assessment:
+    rel = c.person.relationship
+    if rel is None:
+        return Assessment(0, "unrelated donor")
+    if rel.is_child:
+        return Assessment(0, "child of the patient")
+    if rel.is_full_sibling:
+        return Assessment(1 if offspring_first else 0, "full sibling")
+    if rel is Relationship.FATHER:
+        return Assessment(2, "father")
+    if rel is Relationship.MOTHER:
+        return Assessment(3, "mother")
+    return Assessment(4, f"{rel.value.replace('_', ' ')} ({_COLLATERAL})")
+
+
+def _kinship_beijing(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    cut = p.offspring_first_patient_age
+    if cut is None:
+        return _kinship_tier(c, patient, p, False)
+    if patient.age is None:
+        a = _kinship_tier(c, patient, p, False)
+        return Assessment(a.tier, a.value, "patient age (offspring-vs-sibling order)"
+                          if c.person.relationship is not None and (
+                              c.person.relationship.is_child
+                              or c.person.relationship.is_full_sibling) else None)
+    first = patient.age >= cut
+    a = _kinship_tier(c, patient, p, first)
+    if c.person.relationship is not None and (c.person.relationship.is_child
+                                              or c.person.relationship.is_full_sibling):
+        side = (f"patient {patient.age:g} >= {cut:g}: offspring before siblings" if first else
+                f"patient {patient.age:g} < {cut:g}: children and siblings alike")
+        return Assessment(a.tier, f"{a.value}; {side}")
+    return a
+
+
+_FIRST_DEGREE = ("father", "mother", "brother", "sister", "son", "daughter")
+
+
+def _first_degree(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    rel = c.person.relationship
+    if rel is None:
+        return Assessment(0, "unrelated donor", applies=False)
+    if rel.value in _FIRST_DEGREE:
+        return Assessment(0, "first-degree relative")
+    return Assessment(1, f"{rel.value.replace('_', ' ')}: {_COLLATERAL}")
+
+
+def _non_parent(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    rel = c.person.relationship
+    if rel is not None and rel.is_parent:
+        return Assessment(1, f"parent ({rel.value})")
+    return Assessment(0, "not a parent")
+
+
+def _sibling_nima(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    rel = c.person.relationship
+    if rel is None or not rel.is_full_sibling or c.donor_type is not \
+            DonorType.HAPLOIDENTICAL_RELATED:
+        return Assessment(0, "not a haploidentical sibling", applies=False)
+    mismatch = (c.family or {}).get("sibling_mismatch")
+    if mismatch == "NIMA":
+        return Assessment(0, "NIMA-mismatched sibling (shares the patient's paternal haplotype)")
+    if mismatch == "NIPA":
+        return Assessment(1, "NIPA-mismatched sibling (shares the patient's maternal haplotype)")
+    return Assessment(2, "NIMA/NIPA undetermined", "NIMA/NIPA (shared haplotype undetermined)")
+
+
+def _female_to_male(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    if c.person.sex is None or patient.sex is None:
+        return Assessment(2, "sex pair unknown", "donor/patient sex")
+    if c.person.sex is Sex.FEMALE and patient.sex is Sex.MALE:
+        return Assessment(1, "female donor to male patient (avoided)")
+    return Assessment(0, f"{c.person.sex.value} → {patient.sex.value}")
+
+
+def _cmv(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    r, d = patient.cmv_igg, c.person.cmv_igg
+    if r in (None, CmvSerostatus.UNKNOWN) or d in (None, CmvSerostatus.UNKNOWN):
+        return Assessment(2, f"CMV {c.compatibility.get('cmv') or 'unknown'}",
+                          "CMV serostatus")
+    pair = c.compatibility.get("cmv") or ""
+    if r is d:
+        return Assessment(0, f"CMV {pair} (matched)")
+    return Assessment(1, f"CMV {pair} (mismatched)")
+
+
+_ABO_TIER = {"compatible": 0, "minor": 1, "major": 2, "bidirectional": 3}
+
+
+def _abo(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    abo = c.compatibility.get("abo")
+    if abo is None:
+        return Assessment(4, "ABO unknown", "ABO")
+    word = "ABO compatible" if abo == "compatible" else f"ABO {abo} mismatch"
+    return Assessment(_ABO_TIER[abo], word)
+
+
+def _kir_avoid(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    value = c.compatibility.get("kir_ligand_mismatch_gvh")
+    if value is None:
+        return Assessment(2, "KIR-ligand status unknown (A, B or C not resolved)",
+                          "KIR ligands")
+    if value:
+        return Assessment(1, "KIR-ligand mismatch in the GvH direction")
+    return Assessment(0, "no KIR-ligand mismatch in the GvH direction")
+
+
+def _hla_matches(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    if c.person.relationship is not None:
+        return Assessment(0, "related donor", applies=False)
+    hla = c.compatibility.get("hla")
+    if not hla:
+        return Assessment(99, "not HLA typed", "HLA match")
+    of_10 = hla["match"]["of_10"]
+    untyped = hla.get("untyped_loci", [])
+    return Assessment(10 - of_10, f"{of_10}/10" + (f" (untyped: {', '.join(untyped)})"
+                                                    if untyped else ""))
+
+
+def _age(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    if c.person.age is None:
+        return Assessment(math.inf, "age unknown", "donor age")
+    return Assessment(c.person.age, f"age {c.person.age:g}")
+
+
+COMPARISONS: dict[str, Comparison] = {
+    "dsa": _dsa,
+    "donor_age_band": _age_band,
+    "donor_sex": _sex,
+    "kinship_beijing": _kinship_beijing,
+    "non_parent": _non_parent,
+    "first_degree": _first_degree,
+    "sibling_nima": _sibling_nima,
+    "female_to_male": _female_to_male,
+    "cmv_match": _cmv,
+    "abo": _abo,
+    "kir_ligand_gvh_avoid": _kir_avoid,
+    "hla_matches_unrelated": _hla_matches,
+    "donor_age": _age,
+}

@@ -1,0 +1,307 @@
+"""Rule sets: which donor first, under a named platform and guideline version.
+
+A :class:`RuleSet` is data: a donor-type hierarchy, hard exclusions, an ordered list of
+:class:`Criterion` (each naming a comparison from :mod:`everydonor.selection.criteria`, with its
+citation, its confidence and the sentence that explains it to a clinician) and the numeric
+parameters (MFI bands, age cut-offs). Ranking is lexicographic over the criteria, in order, so
+why a donor stands where it does is always the first criterion on which it differs from the
+next donor.
+
+Confidence follows ``../shared/spec/clinical-beijing.md``: ``S`` confirmed in the cited source,
+``S-part`` partly confirmed, ``M`` not yet verified (kept visible in every output).
+
+A centre adds its own rule set either as a module (build a :class:`RuleSet`, call
+:func:`register_rule_set`) or as a mapping (YAML/JSON, read by the command line) given to
+:func:`rule_set_from_mapping`, which starts from a named base set and overrides its parameters,
+criteria order and hierarchy; what it changed is recorded in the rule set itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from everydonor.errors import InputError
+
+
+class Confidence(StrEnum):
+    CONFIRMED = "S"
+    PARTLY_CONFIRMED = "S-part"
+    TO_VERIFY = "M"
+
+
+class DonorType(StrEnum):
+    MATCHED_SIBLING = "matched_sibling"
+    #: A non-sibling relative identical to the patient (e.g. a parent sharing a homozygous
+    #: haplotype, consanguinity). Not in the case-format vocabulary; added.
+    MATCHED_RELATED = "matched_related"
+    HAPLOIDENTICAL_RELATED = "haploidentical_related"
+    MISMATCHED_RELATED = "mismatched_related"
+    MATCHED_UNRELATED = "matched_unrelated"
+    MISMATCHED_UNRELATED = "mismatched_unrelated"
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    text: str  # authors, journal, year
+    url: str | None = None
+    #: How reasons cite it (``Wang 2014``); derived from ``text`` when not given.
+    short: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One step of a rule set's ordering."""
+
+    id: str
+    #: Name of the comparison in :data:`everydonor.selection.criteria.COMPARISONS`.
+    compare: str
+    explanation: str
+    citations: tuple[Citation, ...]
+    confidence: Confidence
+    #: Where sources disagree: the disagreement, shown next to every reason this criterion gives.
+    disputed: str | None = None
+
+    def tag(self) -> str:
+        return f"[{self.confidence.value}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "compare": self.compare, "explanation": self.explanation,
+                "citations": [c.text for c in self.citations],
+                "confidence": self.confidence.value, "disputed": self.disputed}
+
+
+@dataclass(frozen=True, slots=True)
+class Parameters:
+    """Numeric parameters; ``None`` means "not set: the criterion that needs it is not applied"."""
+
+    #: DSA at or above this MFI excludes the donor unless a desensitisation plan is recorded.
+    dsa_exclude_mfi: float = 10_000.0
+    #: DSA at or above this MFI (and below the exclusion band) is high risk.
+    dsa_high_risk_mfi: float | None = 2_000.0
+    #: Laboratory positivity cut-off; None: every reported result counts (the lab's own call).
+    dsa_positive_mfi: float | None = None
+    #: A C1q-positive DSA moves up one band.
+    dsa_c1q_escalates: bool = True
+    young_donor_age: float | None = 30.0
+    #: Patients at or above this age: offspring before siblings; below it: no preference.
+    offspring_first_patient_age: float | None = 35.0
+    #: CSH 2021 "elderly patient" for the young-offspring switch; the abstract gives no age.
+    elderly_patient_age: float | None = None
+    #: Loci that must match for a matched unrelated donor.
+    matched_unrelated_loci: tuple[str, ...] = ("A", "B", "C", "DRB1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dsa_exclude_mfi": self.dsa_exclude_mfi, "dsa_high_risk_mfi": self.dsa_high_risk_mfi,
+            "dsa_positive_mfi": self.dsa_positive_mfi, "dsa_c1q_escalates": self.dsa_c1q_escalates,
+            "young_donor_age": self.young_donor_age,
+            "offspring_first_patient_age": self.offspring_first_patient_age,
+            "elderly_patient_age": self.elderly_patient_age,
+            "matched_unrelated_loci": list(self.matched_unrelated_loci),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSource:
+    name: str
+    citation: str
+    confidence: Confidence
+
+
+@dataclass(frozen=True, slots=True)
+class HaploOverSibling:
+    """The CSH 2021 switch: a haploidentical donor before a matched sibling, when the case
+    carries the facts that trigger it."""
+
+    high_risk_leukaemia: bool
+    elderly_with_young_offspring: bool
+    requires_experienced_centre: bool
+    citation: Citation
+    confidence: Confidence
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    name: str
+    version: str
+    platform: str
+    guideline: str
+    summary: str
+    hierarchy: tuple[DonorType, ...]
+    hierarchy_citation: Citation
+    hierarchy_confidence: Confidence
+    criteria: tuple[Criterion, ...]
+    parameters: Parameters
+    parameter_sources: tuple[ParameterSource, ...]
+    references: tuple[Citation, ...]
+    #: The case facts this rule set reads, in words (shown in the report).
+    reads: tuple[str, ...]
+    haplo_over_sibling: HaploOverSibling | None = None
+    #: KIR is weighed only where the platform's evidence says which way.
+    notes: tuple[str, ...] = ()
+    derived_from: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def criterion(self, cid: str) -> Criterion:
+        for c in self.criteria:
+            if c.id == cid:
+                return c
+        raise KeyError(cid)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name, "version": self.version, "platform": self.platform,
+            "guideline": self.guideline, "summary": self.summary,
+            "references": [c.text for c in self.references],
+            "hierarchy": [t.value for t in self.hierarchy],
+            "hierarchy_basis": {"citation": self.hierarchy_citation.text,
+                                "confidence": self.hierarchy_confidence.value},
+            "criteria": [c.to_dict() for c in self.criteria],
+            "parameters": self.parameters.to_dict(),
+            "parameter_sources": [{"parameter": p.name, "citation": p.citation,
+                                   "confidence": p.confidence.value}
+                                  for p in self.parameter_sources],
+            "reads": list(self.reads),
+            "notes": list(self.notes),
+        }
+        if self.haplo_over_sibling is not None:
+            h = self.haplo_over_sibling
+            out["haplo_over_sibling"] = {
+                "high_risk_leukaemia": h.high_risk_leukaemia,
+                "elderly_with_young_offspring": h.elderly_with_young_offspring,
+                "requires_experienced_centre": h.requires_experienced_centre,
+                "citation": h.citation.text, "confidence": h.confidence.value}
+        if self.derived_from:
+            out["derived_from"] = self.derived_from
+            out["overrides"] = dict(self.overrides)
+        return out
+
+
+_REGISTRY: dict[str, RuleSet] = {}
+
+
+def register_rule_set(rules: RuleSet, *aliases: str) -> RuleSet:
+    """Make a rule set available by name (and aliases) to :func:`get_rule_set`."""
+    from everydonor.selection.criteria import COMPARISONS
+
+    for c in rules.criteria:
+        if c.compare not in COMPARISONS:
+            raise InputError(f"rule set {rules.name}: criterion {c.id!r} names an unknown "
+                             f"comparison {c.compare!r}", field="criteria", value=c.compare)
+    for name in (rules.name, *aliases):
+        _REGISTRY[name] = rules
+    return rules
+
+
+def rule_set_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_rule_set(name: str) -> RuleSet:
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(f"unknown rule set {name!r}; known: {', '.join(sorted(_REGISTRY))}",
+                         field="--rules", value=name) from None
+
+
+def _load_builtin() -> None:
+    if not _REGISTRY:
+        import everydonor.selection.baltimore
+        import everydonor.selection.beijing  # noqa: F401
+
+
+_OVERRIDABLE = {"name", "version", "base", "parameters", "criteria", "hierarchy", "summary",
+                "notes", "centre", "center"}
+
+
+def rule_set_from_mapping(data: Any) -> RuleSet:
+    """A centre's rule set: a named base with overrides.
+
+    ``{"name": "pumch-2026", "version": "1", "base": "beijing",
+    "parameters": {"dsa_exclude_mfi": 5000}, "criteria": ["dsa", "donor_age_band", ...],
+    "hierarchy": ["matched_sibling", ...]}``. ``criteria`` lists criterion ids of the base in
+    the centre's order (a criterion left out is not applied; one not in the base is refused).
+    """
+    if not isinstance(data, Mapping):
+        raise InputError("a rule-set file must hold one object", field="rules",
+                         value=type(data).__name__)
+    unknown = sorted(set(data) - _OVERRIDABLE)
+    if unknown:
+        raise InputError(f"rule-set file: unknown field(s) {', '.join(unknown)}; allowed: "
+                         f"{', '.join(sorted(_OVERRIDABLE))}", field=unknown[0], value=unknown[0])
+    for required in ("name", "version", "base"):
+        if not isinstance(data.get(required), str | int) or str(data[required]).strip() == "":
+            raise InputError(f"rule-set file: {required} is required", field=required,
+                             value=repr(data.get(required)))
+    base = get_rule_set(str(data["base"]))
+    params = base.parameters
+    raw_params = data.get("parameters") or {}
+    if not isinstance(raw_params, Mapping):
+        raise InputError("parameters must be an object", field="parameters",
+                         value=repr(raw_params))
+    known = set(params.to_dict())
+    for key, value in raw_params.items():
+        if key not in known:
+            raise InputError(f"unknown parameter {key!r}; known: {', '.join(sorted(known))}",
+                             field=f"parameters.{key}", value=repr(value))
+        if key == "matched_unrelated_loci":
+            if not isinstance(value, Sequence) or isinstance(value, str):
+                raise InputError("matched_unrelated_loci must be a list of loci",
+                                 field=f"parameters.{key}", value=repr(value))
+            value = tuple(str(v) for v in value)
+        elif key == "dsa_c1q_escalates":
+            if not isinstance(value, bool):
+                raise InputError(f"{key} must be true or false", field=f"parameters.{key}",
+                                 value=repr(value))
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                    or value < 0):
+            raise InputError(f"{key} must be a number >= 0 or null", field=f"parameters.{key}",
+                             value=repr(value))
+        elif value is not None:
+            value = float(value)
+        if key == "dsa_exclude_mfi" and value is None:
+            raise InputError("dsa_exclude_mfi cannot be null", field=f"parameters.{key}",
+                             value="null")
+        params = replace(params, **{key: value})
+    criteria = base.criteria
+    if data.get("criteria") is not None:
+        ids = data["criteria"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InputError("criteria must be a list of criterion ids", field="criteria",
+                             value=repr(ids))
+        by_id = {c.id: c for c in base.criteria}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise InputError(f"criterion {missing[0]!r} is not in base rule set {base.name} "
+                             f"({', '.join(by_id)})", field="criteria", value=missing[0])
+        criteria = tuple(by_id[i] for i in ids)
+    hierarchy = base.hierarchy
+    if data.get("hierarchy") is not None:
+        try:
+            hierarchy = tuple(DonorType(t) for t in data["hierarchy"])
+        except (ValueError, TypeError):
+            raise InputError("hierarchy must list donor types: "
+                             + ", ".join(t.value for t in DonorType), field="hierarchy",
+                             value=repr(data["hierarchy"])) from None
+        if set(hierarchy) != set(DonorType) or len(hierarchy) != len(DonorType):
+            raise InputError("hierarchy must list every donor type exactly once",
+                             field="hierarchy", value=repr(data["hierarchy"]))
+    overrides = {k: v for k, v in data.items() if k not in ("name", "version", "base")}
+    notes = tuple(str(n) for n in data.get("notes") or ())
+    return RuleSet(
+        name=str(data["name"]), version=str(data["version"]), platform=base.platform,
+        guideline=base.guideline, summary=str(data.get("summary") or base.summary),
+        hierarchy=hierarchy, hierarchy_citation=base.hierarchy_citation,
+        hierarchy_confidence=base.hierarchy_confidence, criteria=criteria, parameters=params,
+        parameter_sources=base.parameter_sources, references=base.references, reads=base.reads,
+        haplo_over_sibling=base.haplo_over_sibling, notes=(*base.notes, *notes),
+        derived_from=f"{base.name}@{base.version}", overrides=overrides)
