@@ -121,3 +121,39 @@ def test_files_json_and_yaml(tmp_path: Path) -> None:
         read_case(bad, TODAY)
     with pytest.raises(InputError, match="cannot read case file"):
         read_case(tmp_path / "missing.json", TODAY)
+
+
+def test_selection_facts_are_read() -> None:
+    data = base()
+    data["patient"].update({"diagnosis": "AML", "disease_status": "CR1", "disease_risk": "high",
+                            "name": "李明"})
+    data["relatives"][0]["desensitisation_plan"] = "PE + IVIG"
+    data["centre"] = {"name": "PKUPH", "haplo_experienced": True}
+    case = parse_case(data, today=TODAY)
+    assert (case.patient.diagnosis, case.patient.disease_risk, case.patient.name) == (
+        "AML", "high", "李明")
+    assert case.person("F").desensitization_plan == "PE + IVIG"
+    assert case.centre.haplo_experienced is True and case.centre.name == "PKUPH"
+    assert not case.warnings
+
+
+@pytest.mark.parametrize(("where", "key", "value", "person", "field"), [
+    ("patient", "disease_risk", "terrible", "P1", "disease_risk"),
+    ("relative", "disease_risk", "high", "F", "disease_risk"),
+    ("patient", "desensitization_plan", "PE", "P1", "desensitization_plan"),
+    ("relative", "desensitization_plan", 12, "F", "desensitization_plan"),
+    ("centre", "haplo_experienced", "yes", None, "centre.haplo_experienced"),
+])
+def test_bad_selection_facts_are_refused(where: str, key: str, value: Any, person: str | None,
+                                         field: str) -> None:
+    data = base()
+    if where == "patient":
+        data["patient"][key] = value
+    elif where == "relative":
+        data["relatives"][0][key] = value
+    else:
+        data["centre"] = {key: value}
+    with pytest.raises(InputError) as err:
+        parse_case(data, today=TODAY)
+    assert err.value.person == person and err.value.field == field
+    assert repr(value) in (err.value.value or "")

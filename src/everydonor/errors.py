@@ -44,8 +44,11 @@ class EverydonorError(Exception):
         elif self.locus:
             where.append(f"locus {self.locus}")
         prefix = (", ".join(where) + ": ") if where else ""
+        got = ""
+        if self.value is not None and self.value.strip("'\"") not in self.message:
+            got = f" (got {self.value})"
         suffix = f" (IPD-IMGT/HLA {self.release})" if self.release else ""
-        return f"{prefix}{self.message}{suffix}"
+        return f"{prefix}{self.message}{got}{suffix}"
 
     def to_dict(self) -> dict[str, str | None]:
         """The error as the JSON object the command line and API print."""

@@ -281,7 +281,7 @@ def _pedigree_people(case: Any) -> list[dict[str, Any]]:
     for p in (case.patient, *case.relatives):
         people.append({"id": p.id, "relationship": p.relationship.value if p.relationship
                        else None, "sex": p.sex.value if p.sex else None, "age": p.age,
-                       "label": p.name or p.id, "through": p.through,
+                       "label": f"{p.name} ({p.id})" if p.name else p.id, "through": p.through,
                        "untyped": p.hla is None or not p.hla.loci})
     return people
 

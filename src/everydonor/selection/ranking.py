@@ -303,7 +303,7 @@ def rank_donors(case: Case, family: Mapping[str, Any], match: Mapping[str, Any],
                            f"{short_citation(rules.haplo_over_sibling.citation)}]")
         for crit, a in zip(rules.criteria, entry.assessments, strict=True):
             if a.applies:
-                disputed = " ⚑ disputed" if crit.disputed else ""
+                disputed = " ⚑ sources disagree" if crit.disputed else ""
                 reasons.append(f"{crit.id}: {a.value} {cite(crit)}{disputed}")
         if i + 1 < len(ranked):
             entry.decided = _decided(entry, ranked[i + 1], rules)

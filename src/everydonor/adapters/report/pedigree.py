@@ -101,13 +101,18 @@ def render_pedigree_svg(family: Mapping[str, Any], case_people: Sequence[Mapping
         rows[1 if rel is None else _ROW_OF.get(rel, 3)].append(p)
     rows[0].sort(key=lambda p: 0 if p["relationship"] == "father" else 1)
     # Generation of the patient: full siblings around the patient, partner at the right.
+    # Partners sit right beside the patient, so the couple line crosses nobody.
     sibs = [p for p in rows[1] if p.get("relationship") != "partner"]
     sibs.sort(key=lambda p: -(p.get("age") or 0))
-    rows[1] = sibs + [p for p in rows[1] if p.get("relationship") == "partner"]
+    partners = [p for p in rows[1] if p.get("relationship") == "partner"]
+    if partners:  # the patient at the end of the sibship, the partner outside it
+        sibs = [p for p in sibs if p.get("relationship") is not None] + [
+            p for p in sibs if p.get("relationship") is None]
+    rows[1] = sibs + partners
     widest = max(len(r) for r in rows)
     width = max(widest * NODE_W + 40, 520)
     used = [r for r in rows if r]
-    height = len(used) * ROW_H + 30 + (18 if rows[3] else 0)
+    height = len(used) * ROW_H + 60 + (18 if rows[3] else 0)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="EverydonorSans, sans-serif" '
            'class="pedigree">',
@@ -116,7 +121,7 @@ def render_pedigree_svg(family: Mapping[str, Any], case_people: Sequence[Mapping
            '<line x1="0" y1="0" x2="0" y2="5" stroke="#4a5568" stroke-width="2.5"/></pattern>'
            '</defs>']
     pos: dict[str, tuple[float, float]] = {}
-    y = 40.0
+    y = 70.0
     row_y: dict[int, float] = {}
     for r, row in enumerate(rows):
         if not row:
@@ -140,8 +145,19 @@ def render_pedigree_svg(family: Mapping[str, Any], case_people: Sequence[Mapping
         top = ((fx + mx) / 2, fy)
     elif father or mother:
         top = (pos[father or mother or ""][0], pos[father or mother or ""][1] + 15)
-    else:
+    else:  # no parent in the case: a short stub marks the unknown parents
         top = None
+        if len(full) > 1:
+            xs = [pos[i][0] for i in full]
+            ys = row_y[1] - 40
+            mid = (min(xs) + max(xs)) / 2
+            out.append(f'<line x1="{mid}" y1="{ys - 14}" x2="{mid}" y2="{ys}" {line} '
+                       'stroke-dasharray="3 2"/>')
+            out.append(f'<line x1="{min(xs)}" y1="{ys}" x2="{max(xs)}" y2="{ys}" {line}/>')
+            out += [f'<line x1="{x}" y1="{ys}" x2="{x}" y2="{row_y[1] - 16}" {line}/>'
+                    for x in xs]
+            out.append(f'<text x="{mid + 4}" y="{ys - 6}" font-size="8" fill="#718096">'
+                       'parents not in the case</text>')
     if top is not None and full:
         ys = row_y[1] - 40
         xs = [pos[i][0] for i in full]

@@ -1,0 +1,152 @@
+"""Ranking on whole cases: the contract, the CSH 2021 switch, missing facts, phenotype fallback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+from everydonor.case import parse_case
+from everydonor.selection.ranking import rank_case
+from everydonor.selection.rules import Parameters, get_rule_set
+
+A = ["A*02:01", "C*01:02", "B*46:01", "DRB1*09:01", "DQB1*03:03"]
+B = ["A*24:02", "C*03:04", "B*40:01", "DRB1*12:01", "DQB1*03:01"]
+C = ["A*11:01", "C*14:02", "B*51:01", "DRB1*15:01", "DQB1*06:02"]
+D = ["A*33:03", "C*03:02", "B*58:01", "DRB1*03:01", "DQB1*02:01"]
+E = ["A*01:01", "C*07:01", "B*08:01", "DRB1*03:01", "DQB1*02:01"]
+LOCI = ["A", "C", "B", "DRB1", "DQB1"]
+
+
+def hla(x: list[str], y: list[str]) -> dict[str, list[str]]:
+    return {loc: [x[i], y[i]] for i, loc in enumerate(LOCI)}
+
+
+def make_case(relatives: list[dict[str, Any]], **patient: Any) -> Any:
+    p = {"id": "P", "sex": "male", "age": 40, "abo": "A+", "cmv_igg": "positive",
+         "hla": hla(A, C), "antibodies": {"results": []}}
+    p.update(patient)
+    top = {k: p.pop(k) for k in ("centre",) if k in p}
+    return parse_case({"format": "everydonor.case/1", "patient": p, "relatives": relatives,
+                       **top}, today=dt.date(2026, 11, 25))
+
+
+@pytest.fixture(scope="module")
+def rank(reducer):  # type: ignore[no-untyped-def]
+    tce, kir = read_tce(open_release()), load_kir_table()
+
+    def run(case: Any, rules: Any = "beijing") -> dict[str, Any]:
+        rs = get_rule_set(rules) if isinstance(rules, str) else rules
+        return rank_case(case, reducer, tce, kir, rs)[0].document
+
+    return run
+
+
+PARENTS = [{"id": "F", "relationship": "father", "age": 70, "hla": hla(A, B)},
+           {"id": "M", "relationship": "mother", "age": 68, "hla": hla(C, D)}]
+
+
+def test_contract_fields_and_strict_json(rank) -> None:  # type: ignore[no-untyped-def]
+    doc = rank(make_case([*PARENTS, {"id": "S", "relationship": "sister", "age": 38,
+                                     "hla": hla(A, C)}]))
+    text = json.dumps(doc, allow_nan=False)  # no Infinity/NaN in the public answer
+    assert json.loads(text)["rules"]["name"] == "beijing"
+    assert doc["rules"]["version"] and doc["rules"]["references"]
+    for i, d in enumerate(doc["ranking"], start=1):
+        assert d["rank"] == i and d["eligible"] is True
+        assert d["donor_type"] in {"matched_sibling", "haploidentical_related",
+                                   "mismatched_related", "matched_unrelated",
+                                   "mismatched_unrelated", "matched_related"}
+        assert d["reasons"] and isinstance(d["flags"], list)
+    assert [d["id"] for d in doc["ranking"]] == ["S", "F", "M"]
+    assert doc["ranking"][-1]["decided_by"] is None
+    assert doc["ranking"][0]["decided_by"]["next"] == "F"
+    assert "Decision support" in doc["notice"]
+
+
+def test_elderly_patient_with_young_child_switch_needs_the_parameter(rank) -> None:  # type: ignore[no-untyped-def]
+    relatives = [*PARENTS, {"id": "S", "relationship": "sister", "age": 60, "hla": hla(A, C)},
+                 {"id": "K1", "relationship": "son", "age": 25, "hla": hla(A, E)},
+                 {"id": "K2", "relationship": "daughter", "age": 36, "hla": hla(C, E)}]
+    case = make_case(relatives, age=66, centre={"haplo_experienced": True})
+    plain = rank(case)
+    assert plain["ranking"][0]["id"] == "S"
+    switch = plain["hierarchy"]["haplo_over_sibling"]
+    assert not switch["applied"] and any("elderly_patient_age" in m for m in switch["missing"])
+    assert any("not fully evaluated" in w for w in plain["warnings"])
+
+    beijing = get_rule_set("beijing")
+    centre = replace(beijing, parameters=replace(beijing.parameters, elderly_patient_age=60.0))
+    doc = rank(case, centre)
+    order = [d["id"] for d in doc["ranking"]]
+    # Only the young child moves before the matched sibling; the older child does not.
+    assert order.index("K1") < order.index("S") < order.index("K2")
+    assert doc["hierarchy"]["haplo_over_sibling"]["elderly_with_young_offspring"] is True
+    k1 = next(d for d in doc["ranking"] if d["id"] == "K1")
+    assert any("placed before matched siblings" in r for r in k1["reasons"])
+
+
+def test_switch_needs_leukaemia_and_high_risk(rank) -> None:  # type: ignore[no-untyped-def]
+    relatives = [*PARENTS, {"id": "S", "relationship": "sister", "age": 30, "hla": hla(A, C)}]
+    for diagnosis, risk, applied in (("AML", "high", True), ("ALL", "very_high", True),
+                                     ("AML", "standard", False), ("SAA", "high", False)):
+        case = make_case(relatives, diagnosis=diagnosis, disease_risk=risk,
+                         centre={"haplo_experienced": True})
+        doc = rank(case)
+        assert doc["hierarchy"]["haplo_over_sibling"]["applied"] is applied, diagnosis
+        assert (doc["ranking"][0]["id"] != "S") is applied
+
+
+def test_phenotype_fallback_is_flagged(rank) -> None:  # type: ignore[no-untyped-def]
+    # No parents: with two siblings only, the brother's identity to the patient is not proven.
+    case = make_case([{"id": "B", "relationship": "brother", "age": 30, "hla": hla(A, C)},
+                      {"id": "S", "relationship": "sister", "age": 31, "hla": hla(A, D)}])
+    doc = rank(case)
+    b = next(d for d in doc["ranking"] if d["id"] == "B")
+    assert b["donor_type"] == "matched_sibling"
+    assert any("judged by phenotype" in f for f in b["flags"])
+
+
+def test_antigen_level_identity_asks_for_high_resolution(rank) -> None:  # type: ignore[no-untyped-def]
+    low = {"A": ["A2", "A11"], "B": ["B46", "B51"], "DRB1": ["DRB1*09:01", "DRB1*15:01"]}
+    doc = rank(make_case([*PARENTS, {"id": "S", "relationship": "sister", "age": 30,
+                                     "hla": low}]))
+    s = next(d for d in doc["ranking"] if d["id"] == "S")
+    assert s["donor_type"] == "matched_sibling"
+    assert any("confirm at high resolution" in f for f in s["flags"])
+    assert any("untyped loci: C, DQB1" in f for f in s["flags"])
+
+
+def test_equal_donors_say_so(rank) -> None:  # type: ignore[no-untyped-def]
+    twins = [{"id": "T1", "relationship": "brother", "age": 20, "hla": hla(A, D)},
+             {"id": "T2", "relationship": "brother", "age": 20, "hla": hla(A, D)}]
+    doc = rank(make_case([*PARENTS, *twins]))
+    t1 = next(d for d in doc["ranking"] if d["id"] == "T1")
+    assert t1["decided_by"]["criterion"] is None
+    assert "the team decides" in t1["decided_by"]["text"]
+
+
+def test_inconsistent_family_still_ranks_by_phenotype(rank) -> None:  # type: ignore[no-untyped-def]
+    bad = [*PARENTS, {"id": "S", "relationship": "sister", "age": 30, "hla": hla(E, E)}]
+    doc = rank(make_case(bad))
+    assert any("inconsistent" in w for w in doc["warnings"])
+    s = next(d for d in doc["ranking"] if d["id"] == "S")
+    assert s["donor_type"] == "mismatched_related"
+
+
+def test_kir_is_weighed_on_beijing_only(rank) -> None:  # type: ignore[no-untyped-def]
+    doc_b = rank(make_case(PARENTS))
+    doc_j = rank(make_case(PARENTS), "baltimore")
+    assert any(c["id"] == "kir" for c in doc_b["ranking"][0]["criteria"])
+    assert not any(c["id"] == "kir" for c in doc_j["ranking"][0]["criteria"])
+    assert any("KIR not weighed" in n for n in doc_j["rules"]["notes"])
+
+
+def test_beijing_parameters_default_to_the_cited_values() -> None:
+    p = Parameters()
+    assert (p.dsa_exclude_mfi, p.dsa_high_risk_mfi, p.young_donor_age) == (10_000, 2_000, 30)
+    assert p.elderly_patient_age is None  # the consensus abstract names no age
