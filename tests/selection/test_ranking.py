@@ -150,3 +150,17 @@ def test_beijing_parameters_default_to_the_cited_values() -> None:
     p = Parameters()
     assert (p.dsa_exclude_mfi, p.dsa_high_risk_mfi, p.young_donor_age) == (10_000, 2_000, 30)
     assert p.elderly_patient_age is None  # the consensus abstract names no age
+
+
+def test_ebmt_cmv_positive_donor_for_positive_recipient(rank) -> None:  # type: ignore[no-untyped-def]
+    sibs = [{"id": "B1", "relationship": "brother", "age": 30, "cmv_igg": "negative",
+             "hla": hla(A, D)},
+            {"id": "B2", "relationship": "brother", "age": 30, "cmv_igg": "positive",
+             "hla": hla(B, C)}]
+    positive = rank(make_case([*PARENTS, *sibs]), "ebmt")
+    assert [d["id"] for d in positive["ranking"]][:2] == ["B2", "B1"]
+    assert positive["ranking"][0]["decided_by"]["criterion"] == "cmv"
+    negative = rank(make_case([*PARENTS, *sibs], cmv_igg="negative"), "ebmt")
+    b1 = next(d for d in negative["ranking"] if d["id"] == "B1")
+    assert not next(c for c in b1["criteria"] if c["id"] == "cmv")["applies"]
+    assert [d["id"] for d in negative["ranking"]][:2] == ["B1", "B2"]  # by id: nothing decides

@@ -25,7 +25,7 @@ def tables():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-@pytest.mark.parametrize("rules", ["beijing", "beijing@csh2018", "baltimore"])
+@pytest.mark.parametrize("rules", ["beijing", "beijing@csh2018", "baltimore", "ebmt"])
 def test_accounted_for_order_free_and_explained(path: Path, rules: str, reducer,  # type: ignore[no-untyped-def]
                                                 tables) -> None:
     data: dict[str, Any] = yaml.safe_load(path.read_text("utf-8"))

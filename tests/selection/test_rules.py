@@ -23,14 +23,14 @@ from everydonor.selection.rules import (
 
 def test_builtin_rule_sets_and_aliases() -> None:
     names = rule_set_names()
-    for name in ("beijing", "beijing@csh2021", "beijing@csh2018", "baltimore"):
+    for name in ("beijing", "beijing@csh2021", "beijing@csh2018", "baltimore", "ebmt"):
         assert name in names
     assert get_rule_set("beijing") is get_rule_set("beijing@csh2021")
     with pytest.raises(InputError, match="unknown rule set 'perugia'"):
         get_rule_set("perugia")
 
 
-@pytest.mark.parametrize("name", ["beijing", "beijing@csh2018", "baltimore"])
+@pytest.mark.parametrize("name", ["beijing", "beijing@csh2018", "baltimore", "ebmt"])
 def test_every_criterion_has_citation_confidence_and_explanation(name: str) -> None:
     rules = get_rule_set(name)
     assert rules.references and rules.reads

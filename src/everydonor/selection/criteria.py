@@ -223,6 +223,19 @@ def _cmv(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     return Assessment(1, f"CMV {pair} (mismatched)")
 
 
+def _cmv_positive_for_positive(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
+    r, d = patient.cmv_igg, c.person.cmv_igg
+    if r in (None, CmvSerostatus.UNKNOWN):
+        return Assessment(2, "patient CMV serostatus unknown", "patient CMV serostatus")
+    if r is CmvSerostatus.NEGATIVE:
+        return Assessment(0, "CMV-negative patient", applies=False)
+    if d in (None, CmvSerostatus.UNKNOWN):
+        return Assessment(2, "donor CMV serostatus unknown", "CMV serostatus")
+    if d is CmvSerostatus.POSITIVE:
+        return Assessment(0, "CMV-positive donor for a CMV-positive patient")
+    return Assessment(1, "CMV-negative donor for a CMV-positive patient")
+
+
 _ABO_TIER = {"compatible": 0, "minor": 1, "major": 2, "bidirectional": 3}
 
 
@@ -272,6 +285,7 @@ COMPARISONS: dict[str, Comparison] = {
     "sibling_nima": _sibling_nima,
     "female_to_male": _female_to_male,
     "cmv_match": _cmv,
+    "cmv_positive_for_positive": _cmv_positive_for_positive,
     "abo": _abo,
     "kir_ligand_gvh_avoid": _kir_avoid,
     "hla_matches_unrelated": _hla_matches,

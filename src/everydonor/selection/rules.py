@@ -216,7 +216,8 @@ def get_rule_set(name: str) -> RuleSet:
 def _load_builtin() -> None:
     if not _REGISTRY:
         import everydonor.selection.baltimore
-        import everydonor.selection.beijing  # noqa: F401
+        import everydonor.selection.beijing
+        import everydonor.selection.ebmt  # noqa: F401
 
 
 _OVERRIDABLE = {"name", "version", "base", "parameters", "criteria", "hierarchy", "summary",
