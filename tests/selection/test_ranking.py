@@ -164,3 +164,15 @@ def test_ebmt_cmv_positive_donor_for_positive_recipient(rank) -> None:  # type: 
     b1 = next(d for d in negative["ranking"] if d["id"] == "B1")
     assert not next(c for c in b1["criteria"] if c["id"] == "cmv")["applies"]
     assert [d["id"] for d in negative["ranking"]][:2] == ["B1", "B2"]  # by id: nothing decides
+
+
+def test_antibody_at_an_untyped_locus_is_flagged(rank) -> None:  # type: ignore[no-untyped-def]
+    no_dq = {k: v for k, v in hla(A, D).items() if k != "DQB1"}
+    case = make_case([*PARENTS, {"id": "B", "relationship": "brother", "age": 30,
+                                 "hla": no_dq}],
+                     antibodies={"results": [{"specificity": "DQ2", "mfi": 4000},
+                                             {"specificity": "B*58:01", "mfi": 2500}]})
+    doc = rank(case)
+    b = next(d for d in doc["ranking"] if d["id"] == "B")
+    assert b["dsa_band"] == "high_risk"  # B*58:01 2,500 >= 2,000
+    assert any("DSA not assessable" in f and "DQ2" in f for f in b["flags"]), b["flags"]

@@ -63,7 +63,8 @@ def test_centre_rule_set_from_mapping() -> None:
         "name": "centre-x", "version": "2026.1", "base": "beijing",
         "parameters": {"dsa_exclude_mfi": 5000, "elderly_patient_age": 60},
         "criteria": ["dsa", "donor_sex", "donor_age_band", "kinship", "donor_age"],
-        "notes": ["approved by the centre's donor committee 2026-11-01"]})
+        "notes": ["approved by the centre's donor committee 2026-11-01"],
+        "verified_by": "Dr Wang, donor committee", "verified_on": "2026-11-01"})
     assert rules.parameters.dsa_exclude_mfi == 5000.0
     assert rules.parameters.elderly_patient_age == 60.0
     assert [c.id for c in rules.criteria] == ["dsa", "donor_sex", "donor_age_band", "kinship",
@@ -72,6 +73,8 @@ def test_centre_rule_set_from_mapping() -> None:
     assert d["derived_from"] == "beijing@csh2021-1"
     assert d["overrides"]["parameters"]["dsa_exclude_mfi"] == 5000
     assert "donor committee" in d["notes"][-1]
+    assert (d["verified_by"], d["verified_on"]) == ("Dr Wang, donor committee", "2026-11-01")
+    assert get_rule_set("beijing").to_dict()["verified_by"] is None
 
 
 @pytest.mark.parametrize(("data", "field"), [

@@ -156,6 +156,9 @@ _NOTES = (
     "desensitisation plan) -> donor-type hierarchy -> the criteria in order; the first "
     "criterion on which two donors differ decides.",
     "Donor weight: no Beijing rule identified [M]; shown, not weighed.",
+    "The Beijing 3-factor TRM risk score (Wang Y et al. Leukemia 2018: older donor/recipient "
+    "age, female->male, ABO major mismatch) is not computed as a tie-break: its age cut-offs "
+    "are not yet confirmed; its two other factors are criteria here.",
     "Number of HLA mismatches is not a haploidentical selection criterion (Wang Y Blood 2014 "
     "[S]).",
 )

@@ -202,6 +202,8 @@ def _flags(c: DonorCandidate, assessments: list[Assessment], rules: RuleSet,
             flags.append(f"could not weigh {a.unknown} ({crit.id}): ranked after donors whose "
                          "value is known")
     band = c.dsa_band
+    flags += [f"DSA {note}: type the donor at that locus to assess it"
+              for note in band.notes if note.startswith("not assessable")]
     if any(h.get("certainty") == "possible" for h in band.hits):
         flags.append("DSA possible: the antibody may or may not be donor-specific "
                      "(ambiguous typing or DQ/DP chain pairing)")

@@ -73,6 +73,7 @@ class Criterion:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "compare": self.compare, "explanation": self.explanation,
                 "citations": [c.text for c in self.citations],
+                "urls": [c.url for c in self.citations if c.url],
                 "confidence": self.confidence.value, "disputed": self.disputed}
 
 
@@ -147,6 +148,10 @@ class RuleSet:
     notes: tuple[str, ...] = ()
     derived_from: str | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: Clinical sign-off of the rule set (a centre records who reviewed it, and when); None
+    #: for the built-in sets, which no clinician of this project has verified yet.
+    verified_by: str | None = None
+    verified_on: str | None = None
 
     def criterion(self, cid: str) -> Criterion:
         for c in self.criteria:
@@ -169,6 +174,8 @@ class RuleSet:
                                   for p in self.parameter_sources],
             "reads": list(self.reads),
             "notes": list(self.notes),
+            "verified_by": self.verified_by,
+            "verified_on": self.verified_on,
         }
         if self.haplo_over_sibling is not None:
             h = self.haplo_over_sibling
@@ -221,7 +228,7 @@ def _load_builtin() -> None:
 
 
 _OVERRIDABLE = {"name", "version", "base", "parameters", "criteria", "hierarchy", "summary",
-                "notes", "centre", "center"}
+                "notes", "centre", "center", "verified_by", "verified_on"}
 
 
 def rule_set_from_mapping(data: Any) -> RuleSet:
@@ -296,7 +303,8 @@ def rule_set_from_mapping(data: Any) -> RuleSet:
         if set(hierarchy) != set(DonorType) or len(hierarchy) != len(DonorType):
             raise InputError("hierarchy must list every donor type exactly once",
                              field="hierarchy", value=repr(data["hierarchy"]))
-    overrides = {k: v for k, v in data.items() if k not in ("name", "version", "base")}
+    overrides = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()
+                 if k not in ("name", "version", "base")}
     notes = tuple(str(n) for n in data.get("notes") or ())
     return RuleSet(
         name=str(data["name"]), version=str(data["version"]), platform=base.platform,
@@ -305,4 +313,15 @@ def rule_set_from_mapping(data: Any) -> RuleSet:
         hierarchy_confidence=base.hierarchy_confidence, criteria=criteria, parameters=params,
         parameter_sources=base.parameter_sources, references=base.references, reads=base.reads,
         haplo_over_sibling=base.haplo_over_sibling, notes=(*base.notes, *notes),
-        derived_from=f"{base.name}@{base.version}", overrides=overrides)
+        derived_from=f"{base.name}@{base.version}", overrides=overrides,
+        verified_by=_text_or_none(data, "verified_by"),
+        verified_on=_text_or_none(data, "verified_on"))
+
+
+def _text_or_none(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int) and not hasattr(value, "isoformat"):
+        raise InputError(f"{key} must be text", field=key, value=repr(value))
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
