@@ -19,27 +19,24 @@ from everydonor.selection.rules import (
     RuleSet,
     register_rule_set,
 )
+from everydonor.selection.sources import (
+    CANAANI_ABO,
+    CHANG_2016,
+    CIBMTR_2015,
+    CIUREA_2018,
+    CIUREA_2020,
+    DEZERN,
+    EBMT_2017,
+    KASAMON_2010,
+    LUZNIK_2008,
+    MARIOTTI_2020,
+    MCCURDY_2018,
+    MDACC_2021,
+    SFGMTC_2020,
+)
 
 S, SP, M = Confidence.CONFIRMED, Confidence.PARTLY_CONFIRMED, Confidence.TO_VERIFY
 
-LUZNIK_2008 = Citation("Luznik L, O'Donnell PV, Symons HJ, et al. Biol Blood Marrow Transplant "
-                       "2008;14:641-650")
-MCCURDY_2018 = Citation("McCurdy SR et al. Blood Adv 2018;2:299 (928 PTCy patients)")
-DEZERN = Citation("DeZern AE et al. JHU prioritisation schema (Transplant Cell Ther ~2021) "
-                  "[M: not yet checked]", short="DeZern ~2021")
-MDACC_2021 = Citation("Desensitisation series, Blood Adv 2021;5:4031")
-CIUREA_2018 = Citation("Ciurea SO et al. (EBMT DSA consensus) Bone Marrow Transplant "
-                       "2018;53:521-534")
-CIUREA_2020 = Citation("Ciurea SO, Al Malki MM, Kongtim P, et al. (EBMT haplo donor selection) "
-                       "Bone Marrow Transplant 2020;55:12-24")
-CANAANI_ABO = Citation("EBMT-ALWP, 837 haplo AML (Canaani J et al. [authors M]); PMC5451338",
-                       short="EBMT-ALWP ABO")
-SFGMTC_2020 = Citation("Dubois V et al. (SFGM-TC) Bull Cancer 2020;107(1)")
-MARIOTTI_2020 = Citation("Italian PTCy cohort, 990 patients, Blood Adv 2020;4:3900")
-EBMT_2017 = Citation("EBMT poor-risk AML donor types, Blood Adv 2017;1:477; CIBMTR haplo-PTCy "
-                     "vs MUD, Blood 2015;126:1033")
-CHANG_2016 = Citation("Chang YJ, Luznik L, Fuchs EJ, Huang XJ. J Hematol Oncol 2016;9:35, "
-                      "Table 2")
 
 _CRITERIA = (
     Criterion("dsa", "dsa",
@@ -78,7 +75,7 @@ _CRITERIA = (
     Criterion("hla_matches_unrelated", "hla_matches_unrelated",
               "Among unrelated donors, fewer HLA mismatches first. Not used among relatives: "
               "greater HLA mismatch did not worsen outcome after haplo-PTCy.",
-              (Citation("Kasamon YL et al. Biol Blood Marrow Transplant 2010 [M]"),), M),
+              (KASAMON_2010,), M),
     Criterion("donor_age", "donor_age",
               "Youngest donor first within the same band.",
               (DEZERN,), M),
@@ -91,8 +88,8 @@ BALTIMORE_PTCY = register_rule_set(RuleSet(
     hierarchy=(DonorType.MATCHED_SIBLING, DonorType.MATCHED_RELATED,
                DonorType.MATCHED_UNRELATED, DonorType.HAPLOIDENTICAL_RELATED,
                DonorType.MISMATCHED_UNRELATED, DonorType.MISMATCHED_RELATED),
-    hierarchy_citation=Citation(f"{EBMT_2017.text}: EBMT/CIBMTR analyses still place matched "
-                                "related and matched unrelated donors first in general"),
+    hierarchy_citation=Citation(f"{EBMT_2017.text}; {CIBMTR_2015.text}: EBMT/CIBMTR analyses "
+                                "still place matched related and matched unrelated donors first in general"),
     hierarchy_confidence=SP,
     criteria=_CRITERIA,
     parameters=Parameters(dsa_exclude_mfi=20_000.0, dsa_high_risk_mfi=5_000.0,

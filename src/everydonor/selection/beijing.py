@@ -22,29 +22,24 @@ from everydonor.selection.rules import (
     RuleSet,
     register_rule_set,
 )
+from everydonor.selection.sources import (
+    CANAANI_ABO,
+    CHANG_2015_DSA,
+    CHANG_2016,
+    CIUREA_2018,
+    COHORT_512,
+    COLLATERAL_PRACTICE,
+    CSH_2018,
+    CSH_2021,
+    HUANG_2007_KIR,
+    LV_2019,
+    SFGMTC_2020,
+    WANG_2014,
+    WANG_2018,
+)
 
 S, SP, M = Confidence.CONFIRMED, Confidence.PARTLY_CONFIRMED, Confidence.TO_VERIFY
 
-WANG_2014 = Citation("Wang Y, Chang YJ, Xu LP, et al. Blood 2014;124(6):843-850",
-                     "https://ashpublications.org/blood/article/124/6/843")
-CHANG_2016 = Citation("Chang YJ, Luznik L, Fuchs EJ, Huang XJ. J Hematol Oncol 2016;9:35, "
-                      "Table 2", "https://pmc.ncbi.nlm.nih.gov/articles/PMC4830035")
-CHANG_2015_DSA = Citation("Chang YJ, Zhao XY, Xu LP, et al. J Hematol Oncol 2015 (DSA, 345 "
-                          "haplo recipients)", "https://www.springermedizin.de/9777526")
-CSH_2018 = Citation("Xu L, Chen H, Chen J, et al. (CSH) J Hematol Oncol 2018;11:33",
-                    "https://jhoonline.biomedcentral.com/articles/10.1186/s13045-018-0564-x")
-CSH_2021 = Citation("Zhang XH, Chen J, Han MZ, et al. (CSH 2021 update) J Hematol Oncol "
-                    "2021;14:145", "https://pmc.ncbi.nlm.nih.gov/articles/PMC8441240")
-LV_2019 = Citation("Lv M, Chang YJ, Huang XJ. Front Med 2019;13:45-56")
-COHORT_512 = Citation("Prospective cohort of 512 ATG-based haplo recipients (journal probably "
-                      "Br J Haematol; authors not yet identified)", short="512-patient ATG cohort")
-WANG_2018 = Citation("Wang Y et al. Leukemia 2018;32:492 (3-factor TRM risk score)",
-                     "https://www.nature.com/articles/leu2017199")
-CANAANI_ABO = Citation("EBMT-ALWP, 837 haplo AML (Canaani J et al. [authors M]); PMC5451338",
-                       short="EBMT-ALWP ABO")
-SFGMTC_2020 = Citation("Dubois V et al. (SFGM-TC) Bull Cancer 2020;107(1)")
-CIUREA_2018 = Citation("Ciurea SO et al. (EBMT DSA consensus) Bone Marrow Transplant "
-                       "2018;53:521-534")
 
 DSA = Criterion(
     "dsa", "dsa",
@@ -79,8 +74,7 @@ FIRST_DEGREE = Criterion(
     "First-degree relatives (parents, siblings, children) before collateral relatives (uncles, "
     "aunts, cousins, nephews, nieces, grandparents): collaterals serve when no suitable "
     "first-degree relative exists.",
-    (Citation("Beijing practice; reduced-ATG + mini-PTCy trial excluding maternal and "
-              "collateral donors (trialx.com listing 300439)", short="practice [no guideline]"),),
+    (COLLATERAL_PRACTICE,),
     M,
     "No supporting guideline identified yet; outcomes with collateral donors are reported as "
     "acceptable by Chinese centres.")
@@ -111,7 +105,7 @@ KIR = Criterion(
     "kir", "kir_ligand_gvh_avoid",
     "On the ATG platform a KIR-ligand mismatch (GvH direction) was associated with inferior "
     "survival: a donor without it is preferred (secondary factor, weak evidence).",
-    (CHANG_2016, Citation("Huang XJ et al. Leukemia 2007 [M]")), S,
+    (CHANG_2016, HUANG_2007_KIR), S,
     "Opposite direction on other platforms: KIR-ligand/inhibitory-KIR mismatch is beneficial "
     "with T-cell depletion (Perugia) and PTCy.")
 HLA_UNRELATED = Criterion(

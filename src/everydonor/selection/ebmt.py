@@ -20,19 +20,16 @@ from everydonor.selection.rules import (
     RuleSet,
     register_rule_set,
 )
+from everydonor.selection.sources import (
+    CANAANI_ABO,
+    CIUREA_2018,
+    CIUREA_2020,
+    EBMT_2017,
+    SFGMTC_2020,
+)
 
 S, SP, M = Confidence.CONFIRMED, Confidence.PARTLY_CONFIRMED, Confidence.TO_VERIFY
 
-CIUREA_2020 = Citation("Ciurea SO, Al Malki MM, Kongtim P, et al. (EBMT haplo donor selection) "
-                       "Bone Marrow Transplant 2020;55:12-24",
-                       "https://doi.org/10.1038/s41409-019-0499-z", short="Ciurea 2020")
-CIUREA_2018 = Citation("Ciurea SO et al. (EBMT DSA consensus) Bone Marrow Transplant "
-                       "2018;53:521-534", short="Ciurea 2018")
-SFGMTC_2020 = Citation("Dubois V et al. (SFGM-TC) Bull Cancer 2020;107(1)")
-CANAANI_ABO = Citation("EBMT-ALWP, 837 haplo AML (Canaani J et al. [authors M]); PMC5451338",
-                       short="EBMT-ALWP ABO")
-EBMT_2017 = Citation("EBMT poor-risk AML donor types, Blood Adv 2017;1:477",
-                     short="EBMT Blood Adv 2017")
 
 _CRITERIA = (
     Criterion("dsa", "dsa",

@@ -31,6 +31,7 @@ from everydonor.hla.reduction import Reducer
 from everydonor.hla.tce import TceTable
 from everydonor.selection.criteria import COMPARISONS, Assessment, DonorCandidate, dsa_band
 from everydonor.selection.rules import Citation, Criterion, DonorType, RuleSet
+from everydonor.selection.sources import WBMT_2022
 
 LEUKAEMIAS = ("AML", "ALL", "CML", "CLL", "CMML", "JMML", "MPAL", "T-ALL", "B-ALL", "APL")
 DISCLAIMER = ("Decision support — for review by the treating physician. The ranking applies the "
@@ -212,8 +213,8 @@ def _flags(c: DonorCandidate, assessments: list[Assessment], rules: RuleSet,
                      f"because a desensitisation plan is recorded ({c.person.desensitization_plan}"
                      "); re-test DSA after desensitisation and before infusion [M]")
     if c.person.medically_eligible is None:
-        flags.append("medical eligibility not recorded: assess donor suitability (WBMT "
-                     "consensus, Worel N et al. 2022)")
+        flags.append("medical eligibility not recorded: assess donor suitability "
+                     f"({WBMT_2022.text})")
     if (c.family or {}).get("recombinant"):
         flags.append("recombinant haplotype: check which loci are shared")
     rel = c.person.relationship
@@ -273,7 +274,8 @@ def rank_donors(case: Case, family: Mapping[str, Any], match: Mapping[str, Any],
             continue
         because = []
         if person.medically_eligible is False:
-            because.append("medically ineligible (recorded in the case)")
+            because.append("medically ineligible (recorded in the case; donor suitability: "
+                           f"{short_citation(WBMT_2022)})")
         band = dsa_band(compat.get("dsa"), params)
         if band.band == "exclusion" and not person.desensitization_plan:
             hits = ", ".join(f"{h['specificity']} MFI {h['mfi']:g}" for h in band.hits
