@@ -97,7 +97,7 @@ _PERSON_FIELDS = frozenset({
     "desensitization_plan", "desensitisation_plan",
 })
 _TOP_FIELDS = frozenset({"format", "patient", "relatives", "unrelated", "as_of", "notes", "id",
-                         "centre", "center"})
+                         "centre", "center", "follow_up"})
 
 #: Disease risk as the treating team records it (read by rule sets that switch on it).
 DISEASE_RISKS = ("low", "standard", "intermediate", "high", "very_high")
@@ -159,6 +159,8 @@ class Case:
     as_of: dt.date
     warnings: tuple[str, ...] = ()
     centre: Centre = field(default_factory=Centre)
+    #: Post-transplant results, read by :mod:`everydonor.treatment.followup` (validated there).
+    follow_up: Mapping[str, Any] | None = None
 
     def person(self, pid: str) -> Person:
         for p in (self.patient, *self.relatives, *self.unrelated):
@@ -200,7 +202,11 @@ def parse_case(data: Any, *, today: dt.date) -> Case:
         warnings.append(f"several partners ({', '.join(partners)}): children are not assigned "
                         "to a partner, so partners are not used for segregation")
     centre = _centre(data.get("centre", data.get("center")))
-    return Case(patient, relatives, unrelated, as_of, tuple(warnings), centre)
+    follow_up = data.get("follow_up")
+    if follow_up is not None and not isinstance(follow_up, Mapping):
+        raise InputError("follow_up must be an object", person=patient.id, field="follow_up",
+                         value=repr(follow_up))
+    return Case(patient, relatives, unrelated, as_of, tuple(warnings), centre, follow_up)
 
 
 def _centre(raw: Any) -> Centre:

@@ -31,11 +31,7 @@ def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
                         people: list[dict[str, Any]]) -> str:
     """``people``: the patient (relationship None) and every relative: id, relationship, sex,
     age, label, untyped."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(report_asset())),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-    )
-    template = env.get_template("report.html.j2")
+    template = _environment().get_template("report.html.j2")
     ranks = {d["id"]: f"#{d['rank']}" for d in doc["ranking"]}
     ranks.update({x["id"]: "✗" for x in doc["excluded"]})
     pedigree = render_pedigree_svg(family, people, ranks)
@@ -47,6 +43,25 @@ def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
         if letters:
             inferred = " (reconstructed)" if haps.get("inferred") else ""
             legend.append((f"{side}{inferred}", letters))
+    footer = (f"everydonor {__version__} · IPD-IMGT/HLA {doc['release']} · rule set "
+              f"{doc['rules']['name']}@{doc['rules']['version']}")
     return template.render(doc=doc, version=__version__, fmt=_fmt, pedigree=pedigree,
                            haplotype_legend=legend, font_url=FONT_FILE.as_uri(),
-                           family_warnings=family.get("warnings", []))
+                           family_warnings=family.get("warnings", []), footer=footer)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(report_asset())),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+
+
+def render_plan_html(doc: dict[str, Any], provenance: dict[str, Any],
+                     name: str | None = None) -> str:
+    """The treatment plan as HTML (and the source of its PDF)."""
+    footer = (f"everydonor {__version__} · regimen {doc['regimen']['id']}@"
+              f"{doc['regimen']['version']} · patient {doc['patient']['id']}")
+    return _environment().get_template("plan.html.j2").render(
+        doc=doc, provenance=provenance, fmt=_fmt, name=name, font_url=FONT_FILE.as_uri(),
+        footer=footer)
