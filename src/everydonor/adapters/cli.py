@@ -308,7 +308,7 @@ def _write_output(data: bytes | str, out: str | None) -> None:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         else:
-            print(data)
+            print(data, end="" if data.endswith("\n") else "\n")
         return
     target = Path(out)
     if target.parent and not target.parent.exists():

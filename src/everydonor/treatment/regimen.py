@@ -169,9 +169,8 @@ class _Reader:
         self.regimen, self.where = regimen, where
 
     def fail(self, name: str, message: str, value: Any) -> InputError:
-        field_ = f"{self.where}.{name}" if self.where else name
-        return InputError(f"regimen {self.regimen}: {field_}: {message}", field=field_,
-                          value=repr(value))
+        field_ = f"{self.where}.{name}" if self.where and name else (self.where or name)
+        return InputError(f"regimen {self.regimen}: {message}", field=field_, value=repr(value))
 
     def text(self, m: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
         value = m.get(name)
@@ -233,7 +232,7 @@ def _line(raw: Any, regimen: str, where: str) -> DoseLine:
         raise r.fail(unknown[0], f"unknown field (allowed: {', '.join(sorted(_LINE_FIELDS))})",
                      unknown[0])
     lid = r.text(raw, "id")
-    r = _Reader(regimen, f"{where}[{lid}]")
+    r = _Reader(regimen, f"{where.split('[', maxsplit=1)[0]}[{lid}]")
     basis = Basis(r.choice(raw, "basis", [b.value for b in Basis]))
     weight = WeightBasis(r.choice(raw, "weight", [w.value for w in WeightBasis], "actual"))
     adjusted = r.number(raw, "adjusted_factor")

@@ -57,7 +57,8 @@ def _ics_text(value: str) -> str:
 
 def _fold(line: str) -> list[str]:
     """RFC 5545 §3.1: lines of at most 75 octets, continued with a leading space."""
-    out, current = [], ""
+    out: list[str] = []
+    current = ""
     for ch in line:
         if len((current + ch).encode("utf-8")) > (75 if not out else 74):
             out.append(current)
