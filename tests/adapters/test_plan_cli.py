@@ -36,7 +36,7 @@ def test_plan_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["donor_plan"]["donor"] == "S2"
     status, out, _ = run(capsys, "plan", "--example", "--regimen", "beijing-saa", "--day0",
                          "2026-12-15", "--format", "text", "--bsa", "dubois")
-    assert status == 0 and "DuBois" in out and "[M] to verify" in out
+    assert status == 0 and "DuBois" in out and "[M] to be verified by the centre" in out
 
 
 def test_plan_refusals_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

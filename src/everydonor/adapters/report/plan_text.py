@@ -22,7 +22,7 @@ def render_plan_text(doc: dict[str, Any], provenance: dict[str, Any]) -> str:
     header = f"{'day':>5}  {'date':<10}  {'drug':<24} {'dose':>10} {'unit':<4} {'route':<5} basis"
     lines += [header, "-" * 100]
     for o in doc["orders"]:
-        mark = "  [M] to verify" if o["to_verify"] else ""
+        mark = f"  [{o['confidence']}] to be verified by the centre" if o["to_verify"] else ""
         lines.append(f"{o['day']:>+5}  {o['date']:<10}  {o['drug']:<24} {num(o['dose']):>10} "
                      f"{o['unit']:<4} {o['route']:<5} {o['basis']}"
                      + (f"; until day {o['until_day']:+d}" if "until_day" in o else "") + mark)
@@ -78,7 +78,8 @@ def render_plan_ics(doc: dict[str, Any], stamp: dt.datetime) -> str:
         date = dt.date.fromisoformat(e["date"])
         key = f"{doc['patient']['id']}|{r['id']}|{doc['day0']}|{i}|{e['what']}"
         uid = hashlib.sha1(key.encode("utf-8")).hexdigest()[:20] + "@everydonor"
-        summary = f"Day {e['day']:+d}: {e['what']}" + (" [to verify]" if e["to_verify"] else "")
+        summary = f"Day {e['day']:+d}: {e['what']}" + (" [to be verified by the centre]"
+                                                         if e["to_verify"] else "")
         description = (f"{e['kind']} for the {e['for']}; regimen {r['id']} {r['version']}; "
                        "decision support - check against the regimen source")
         rows += ["BEGIN:VEVENT", f"UID:{uid}", f"DTSTAMP:{stamp.strftime('%Y%m%dT%H%M%SZ')}",
