@@ -665,6 +665,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--list", action="store_true", help="list every score with its citation")
     sc.add_argument("--format", choices=["json", "text"], default="json")
     sc.set_defaults(func=cmd_score)
+
+    from everydonor.adapters.donors_cli import register as register_donors
+
+    register_donors(sub, Context, _write_output, NOTICE)
     return parser
 
 

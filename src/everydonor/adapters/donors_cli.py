@@ -1,0 +1,300 @@
+"""``everydonor donors``: the donor store and unrelated-donor search on the command line.
+
+    everydonor donors import FILE --store DIR [--format csv|wmda|case] [--strict]
+    everydonor donors search --store DIR --patient CASE|GL [--mismatches 2]
+                             [--frequencies NAME|FILE] [--format json|text] [--limit N]
+                             [--dask ADDRESS|local] [--device cpu|gpu] [-o FILE]
+    everydonor donors frequencies add FILE --store DIR --name NAME [--population P]
+    everydonor donors frequencies list --store DIR
+    everydonor donors info --store DIR
+
+Exit status: 0 done; 1 an import finished but rejected some rows (each listed with its reason);
+2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from everydonor.errors import InputError
+
+EXIT_REJECTED_ROWS = 1
+
+
+def register(sub: Any, context: type, write_output: Any, notice: str) -> None:
+    """Add the ``donors`` command to the main parser's subcommands."""
+    donors = sub.add_parser("donors", help="unrelated donors: import a registry into a donor "
+                            "store, install frequency sets, search with match probabilities")
+    dsub = donors.add_subparsers(dest="donors_action", required=True,
+                                 parser_class=type(donors))
+
+    imp = dsub.add_parser("import", help="import donors (CSV, WMDA ID%%GL, a case file's "
+                          "unrelated[]) into a store; rejected rows are listed with reasons")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--store", required=True, metavar="DIR",
+                     help="the donor store folder (created if it does not exist)")
+    imp.add_argument("--format", choices=["csv", "wmda", "case"], default=None,
+                     help="file format (default: from the file)")
+    imp.add_argument("--strict", action="store_true",
+                     help="import nothing if any row is rejected (exit 2)")
+    imp.add_argument("--partition-rows", type=int, default=1_000_000, metavar="N",
+                     help="donors per Parquet partition (default 1,000,000)")
+    imp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar on stderr (default: when stderr is a terminal)")
+    imp.add_argument("--report", choices=["json", "text"], default="text",
+                     help="the import report on stdout (default text)")
+    imp.set_defaults(func=lambda a: cmd_import(a, context, write_output))
+
+    srch = dsub.add_parser("search", help="search a store for a patient: mismatch scan, match "
+                           "probabilities for every candidate, ranked list")
+    srch.add_argument("--store", required=True, metavar="DIR")
+    srch.add_argument("--patient", required=True, metavar="CASE|GL",
+                      help="a case file (its patient) or a GL string (or a WMDA ID%%GL line)")
+    srch.add_argument("--mismatches", type=int, default=2, choices=[0, 1, 2],
+                      help="allowed mismatches over A, C, B, DRB1, DQB1 (default 2)")
+    srch.add_argument("--frequencies", metavar="NAME|FILE",
+                      help="a frequency set installed in the store, or a file "
+                      "(A~C~B~DRB1~DQB1;freq); default: the store's only set, if it has one")
+    srch.add_argument("--format", choices=["json", "text"], default="json")
+    srch.add_argument("--limit", type=int, metavar="N", help="show only the first N donors "
+                      "(the counts still give every listed donor); text default 50")
+    srch.add_argument("--dask", metavar="ADDRESS|local",
+                      help="run one task per partition on a Dask cluster (a scheduler address, "
+                      "or 'local' for a cluster on this machine)")
+    srch.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
+                      help="where the probability kernel runs (gpu needs CuPy and a CUDA device)")
+    srch.add_argument("-o", "--output", metavar="FILE", help="write to FILE (whole or nothing)")
+    srch.set_defaults(func=lambda a: cmd_search(a, context, write_output, notice))
+
+    freq = dsub.add_parser("frequencies", help="install or list haplotype-frequency sets")
+    fsub = freq.add_subparsers(dest="freq_action", required=True, parser_class=type(donors))
+    add = fsub.add_parser("add", help="install a frequency set into the store (verbatim copy)")
+    add.add_argument("file", metavar="FILE")
+    add.add_argument("--store", required=True, metavar="DIR")
+    add.add_argument("--name", required=True)
+    add.add_argument("--population")
+    add.add_argument("--registry")
+    add.set_defaults(func=lambda a: cmd_frequencies(a, context))
+    lst = fsub.add_parser("list", help="list the store's frequency sets")
+    lst.add_argument("--store", required=True, metavar="DIR")
+    lst.set_defaults(func=lambda a: cmd_frequencies(a, context))
+
+    info = dsub.add_parser("info", help="what a store holds: donors, partitions, typings, "
+                           "imports, frequency sets")
+    info.add_argument("--store", required=True, metavar="DIR")
+    info.set_defaults(func=cmd_info)
+
+
+def _progress(enabled: bool | None) -> Any:
+    if enabled is False or (enabled is None and not sys.stderr.isatty()):
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="B", unit_scale=True, desc="import", file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar
+
+
+def cmd_import(args: argparse.Namespace, context: type, write_output: Any) -> int:
+    from everydonor.adapters.donorstore import DonorStore
+
+    ctx = context(args)
+    if args.partition_rows < 1000:
+        raise InputError("--partition-rows must be at least 1000", field="--partition-rows",
+                         value=str(args.partition_rows))
+    path = Path(args.store)
+    created = not (path / "store.json").is_file()
+    store = DonorStore.open(path, create=True, release=ctx.ref.release,
+                            mac_list=ctx.macs.source if ctx.macs else None)
+    update, bar = _progress(args.progress)
+    try:
+        report = store.import_file(args.file, ctx.reducer, fmt=args.format, strict=args.strict,
+                                   partition_rows=args.partition_rows, progress=update,
+                                   mac_list=ctx.macs.source if ctx.macs else None)
+    except BaseException:
+        if created and not store.manifest.get("partitions"):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    doc = report.to_dict()
+    if args.report == "json":
+        write_output(json.dumps(doc, indent=2, ensure_ascii=False), None)
+    else:
+        lines = [f"everydonor donors import: {report.file} ({report.format}, sha256 "
+                 f"{report.sha256[:12]})"]
+        if report.already_imported:
+            lines.append("  already imported: nothing changed")
+        else:
+            lines.append(f"  records {report.records:,}: imported {report.imported:,}, "
+                         f"updated {report.updated:,}, unchanged {report.unchanged:,}, "
+                         f"rejected {len(report.rejected):,}")
+        for r in report.rejected[:50]:
+            lines.append(f"  rejected record {r.record}: donor {r.donor_id!r}, {r.field} "
+                         f"{r.value!r}: {r.reason}")
+        if len(report.rejected) > 50:
+            lines.append(f"  … {len(report.rejected) - 50:,} more in "
+                         f"{store.path / 'imports' / (report.sha256 + '.json')}")
+        lines.append(f"  store {store.path}: {report.store_donors:,} donors")
+        write_output("\n".join(lines), None)
+    return EXIT_REJECTED_ROWS if report.rejected else 0
+
+
+def _frequency_set(store: Any, choice: str | None, reducer: Any) -> Any:
+    from everydonor.adapters.donorstore import read_frequency_file
+
+    sets = store.manifest.get("frequency_sets", {})
+    if choice is None:
+        if len(sets) == 1:
+            return store.frequency_set(next(iter(sets)), reducer)
+        if len(sets) > 1:
+            raise InputError(f"the store has {len(sets)} frequency sets ({', '.join(sorted(sets))})"
+                             "; choose one with --frequencies", field="--frequencies")
+        return None
+    if choice in sets:
+        return store.frequency_set(choice, reducer)
+    if Path(choice).expanduser().is_file():
+        return read_frequency_file(Path(choice), reducer)
+    raise InputError(f"--frequencies {choice!r} is neither a set installed in the store "
+                     f"({', '.join(sorted(sets)) or 'none'}) nor a file", field="--frequencies",
+                     value=choice)
+
+
+def _patient(args: argparse.Namespace, ctx: Any) -> Any:
+    from everydonor.adapters.donor_search import patient_from_text, patient_query
+
+    text = args.patient
+    p = Path(text).expanduser()
+    if p.suffix.lower() in (".yaml", ".yml", ".json") or (p.is_file() and "*" not in text):
+        from everydonor.adapters.casefile import read_case
+
+        case = read_case(p)
+        pt = case.patient
+        if pt.hla is None or not pt.hla.loci:
+            raise InputError("the patient has no HLA typing", person=pt.id, field="hla")
+        return patient_query(pt.id, pt.hla, ctx.reducer, sex=pt.sex.value if pt.sex else None,
+                             age=pt.age, abo=pt.abo,
+                             cmv_igg=pt.cmv_igg.value if pt.cmv_igg else None)
+    return patient_from_text(text, ctx.reducer)
+
+
+def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notice: str) -> int:
+    from everydonor.adapters.donor_search import dask_runner, local_runner, run_search
+    from everydonor.adapters.donorstore import DonorStore
+    from everydonor.adapters.imgt import open_release, read_tce
+
+    ctx = context(args)
+    store = DonorStore.open(args.store)
+    store.check_release(ctx.ref.release)
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1", field="--limit", value=str(args.limit))
+    patient = _patient(args, ctx)
+    fs = _frequency_set(store, args.frequencies, ctx.reducer)
+    tce = read_tce(open_release(ctx.imgt_dir))
+    runner = None
+    cluster: Any = None
+    client: Any = None
+    if args.device == "gpu":
+        from everydonor.adapters.gpu import array_module
+
+        runner = local_runner(array_module())
+    if args.dask:
+        import importlib
+
+        distributed: Any = importlib.import_module("distributed")
+        if args.dask == "local":
+            cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                               processes=True, dashboard_address=None)
+            client = distributed.Client(cluster)
+        else:
+            client = distributed.Client(args.dask)
+        runner = dask_runner(client)
+    provenance = {**ctx.provenance(), "device": args.device,
+                  "executor": f"dask {args.dask}" if args.dask else "local"}
+    limit = args.limit if args.limit is not None else (50 if args.format == "text" else None)
+    try:
+        run = run_search(store, patient, fs, args.mismatches, ctx.reducer, tce=tce, runner=runner,
+                         provenance=provenance, limit=limit)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    if args.format == "json":
+        write_output(json.dumps(run.document, indent=2, ensure_ascii=False), args.output)
+    else:
+        write_output(render_search_text(run.document, notice), args.output)
+    return 0
+
+
+def _pct(x: Any) -> str:
+    return "  —  " if x is None else f"{100 * x:5.1f}"
+
+
+def render_search_text(doc: dict[str, Any], notice: str) -> str:
+    c = doc["counts"]
+    imp = doc.get("patient_imputation") or {}
+    lines = [
+        f"# Unrelated donor search — patient {doc['patient']} — up to "
+        f"{doc['mismatches_allowed']} mismatches over A, C, B, DRB1, DQB1",
+        f"# frequency set: {doc['frequency_set'] or 'none (no probabilities)'}; IPD-IMGT/HLA "
+        f"{doc['release']}; {doc['provenance'].get('software', '')}",
+        f"# patient {doc['patient_typing']}: {imp.get('genotypes', '—')} genotypes"
+        + (" (unrepresented)" if imp.get("unrepresented") else ""),
+        f"# store {c['store_donors']:,} donors; {c['candidates']:,} pass the scan; "
+        f"{c['listed']:,} listed ({c['unrepresented']:,} unrepresented); "
+        f"{c['excluded_zero_probability']:,} with P(≤{doc['mismatches_allowed']}) = 0 left out",
+        "",
+        f"{'rank':>4}  {'donor':<14} {'reg':<6} {'sex':<6} {'age':>4} {'cmv':<4} "
+        f"{'P10/10':>6} {'P9/10':>6} {'P8/10':>6}  A C B R Q  {'TCE':<18}",
+    ]
+    code = {"definite": "=", "potential": "?", "mismatch": "x", "typing_match": "~"}
+    for d in doc["donors"]:
+        cats = " ".join(code.get(v.get("category"), "?") for v in d["loci"].values())
+        age = "" if d.get("age") is None else f"{d['age']:.0f}"
+        cmv = {"positive": "+", "negative": "-"}.get(d.get("cmv_igg") or "", "?")
+        lines.append(
+            f"{d['rank']:>4}  {d['id']:<14} {(d.get('registry') or ''):<6} "
+            f"{(d.get('sex') or '?'):<6} {age:>4} {cmv:<4} {_pct(d['p_10_of_10']):>6} "
+            f"{_pct(d['p_9_of_10']):>6} {_pct(d['p_8_of_10']):>6}  {cats}  {d['dpb1_tce']:<18}"
+            + ("  unrepresented" if d["unrepresented"] else ""))
+    if c["shown"] < c["listed"]:
+        lines.append(f"… {c['listed'] - c['shown']:,} more listed donors (--limit, or JSON)")
+    lines += ["", "Per locus: = definite match, ? potential, x mismatch (P(match) = 0), "
+              "~ typings match (no probability).", *[f"warning: {w}" for w in doc["warnings"]],
+              notice]
+    return "\n".join(lines)
+
+
+def cmd_frequencies(args: argparse.Namespace, context: type) -> int:
+    from everydonor.adapters.donorstore import DonorStore
+
+    store = DonorStore.open(args.store)
+    if args.freq_action == "add":
+        ctx = context(args)
+        fs = store.add_frequency_set(Path(args.file), args.name, ctx.reducer,
+                                     population=args.population, registry=args.registry)
+        print(json.dumps({"installed": fs.describe(), "warnings": list(fs.warnings)},
+                         indent=2, ensure_ascii=False))
+        return 0
+    print(json.dumps(store.manifest.get("frequency_sets", {}), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from everydonor.adapters.donorstore import DonorStore
+
+    print(json.dumps(DonorStore.open(args.store).info(), indent=2, ensure_ascii=False))
+    return 0
