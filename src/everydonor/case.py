@@ -94,7 +94,7 @@ _PERSON_FIELDS = frozenset({
     "id", "sex", "age", "birth_date", "weight_kg", "height_cm", "abo", "cmv_igg", "hla",
     "hla_gl", "relationship", "through", "medically_eligible", "registry", "donor_id",
     "diagnosis", "disease_status", "antibodies", "name", "notes", "disease_risk",
-    "desensitization_plan", "desensitisation_plan",
+    "desensitization_plan", "desensitisation_plan", "match_probability",
 })
 _TOP_FIELDS = frozenset({"format", "patient", "relatives", "unrelated", "as_of", "notes", "id",
                          "centre", "center", "follow_up"})
@@ -139,6 +139,12 @@ class Person:
     disease_risk: str | None = None
     #: For a donor: the team's recorded plan to desensitise the patient against this donor.
     desensitization_plan: str | None = None
+    #: For an unrelated donor: the registry and the registry's donor id.
+    registry: str | None = None
+    donor_id: str | None = None
+    #: For an unrelated donor found by ``everydonor donors search``: its match probabilities
+    #: (p_10_of_10, p_9_of_10, p_8_of_10, frequency_set), shown with the ranking's reasons.
+    match_probability: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,9 +315,46 @@ def _person(raw: Any, role: str, as_of: dt.date, warnings: list[str]) -> Person:
     elif texts["desensitization_plan"] is not None:
         raise bad("desensitization_plan", "a desensitisation plan is recorded on the donor it "
                   "is planned against, not on the patient", texts["desensitization_plan"])
+    registry, donor_id = (None if raw.get(k) is None else str(raw[k]).strip() or None
+                          for k in ("registry", "donor_id"))
+    if role != "unrelated" and (registry or donor_id):
+        raise bad("registry" if registry else "donor_id", "registry and donor_id belong to "
+                  "unrelated donors", registry or donor_id)
+    probability = _match_probability(raw.get("match_probability"), pid, role)
     return Person(pid, role, sex, age, hla, relationship, through, weight, height, abo, cmv,
                   eligible, antibodies, extra, texts["name"], texts["diagnosis"],
-                  texts["disease_status"], risk, texts["desensitization_plan"])
+                  texts["disease_status"], risk, texts["desensitization_plan"], registry,
+                  donor_id, probability)
+
+
+def parse_person(raw: Any, role: str, as_of: dt.date) -> tuple[Person, list[str]]:
+    """One person of a case (``role``: patient, relative or unrelated) and its warnings."""
+    warnings: list[str] = []
+    return _person(raw, role, as_of, warnings), warnings
+
+
+def _match_probability(raw: Any, pid: str, role: str) -> Mapping[str, Any] | None:
+    if raw is None:
+        return None
+    field_ = "match_probability"
+    if role != "unrelated" or not isinstance(raw, Mapping):
+        raise InputError("match_probability is an object on an unrelated donor", person=pid,
+                         field=field_, value=repr(raw))
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in ("p_10_of_10", "p_9_of_10", "p_8_of_10"):
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, int | float) or not 0.0 <= float(value) <= 1.0):
+                raise InputError(f"{key} must be a probability in [0, 1] (or null)",
+                                 person=pid, field=f"{field_}.{key}", value=repr(value))
+            out[key] = None if value is None else float(value)
+        elif key == "frequency_set":
+            out[key] = None if value is None else str(value)
+        else:
+            raise InputError(f"match_probability has no field {key!r} (p_10_of_10, p_9_of_10, "
+                             "p_8_of_10, frequency_set)", person=pid, field=f"{field_}.{key}",
+                             value=repr(value))
+    return out
 
 
 def _date(value: Any, pid: str | None, field_: str) -> dt.date:

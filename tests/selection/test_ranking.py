@@ -176,3 +176,22 @@ def test_antibody_at_an_untyped_locus_is_flagged(rank) -> None:  # type: ignore[
     b = next(d for d in doc["ranking"] if d["id"] == "B")
     assert b["dsa_band"] == "high_risk"  # B*58:01 2,500 >= 2,000
     assert any("DSA not assessable" in f and "DQ2" in f for f in b["flags"]), b["flags"]
+
+
+def test_unrelated_donors_name_their_registry_and_donor_id(reducer) -> None:  # type: ignore[no-untyped-def]
+    """The case's registry and donor_id reach the match answer and the ranking's reasons."""
+    from pathlib import Path
+
+    from everydonor.adapters.casefile import read_case
+    from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+    from everydonor.selection.ranking import rank_case
+    from everydonor.selection.rules import get_rule_set
+
+    case = read_case(Path(__file__).resolve().parents[2] / "examples"
+                     / "06-unrelated-donors-and-father.yaml")
+    u1 = case.person("U1")
+    assert (u1.registry, u1.donor_id) == ("CMDP", "CMDP-0001")
+    result, _, _ = rank_case(case, reducer, read_tce(open_release()), load_kir_table(),
+                             get_rule_set("beijing"))
+    entry = next(r for r in result.document["ranking"] if r["id"] == "U1")
+    assert any("unrelated (CMDP CMDP-0001)" in reason for reason in entry["reasons"])

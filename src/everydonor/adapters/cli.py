@@ -343,9 +343,45 @@ def _render(document: dict[str, Any], family: dict[str, Any], fmt: str) -> bytes
     return html_to_pdf(html)
 
 
+def _with_registry_donors(ctx: Context, case: Any, args: argparse.Namespace) -> Any:
+    """``rank --store DIR``: the best donors of a registry search join the case's unrelated."""
+    import dataclasses
+
+    from everydonor.adapters.donor_search import case_entries, patient_query, run_search
+    from everydonor.adapters.donors_cli import frequency_set_of
+    from everydonor.adapters.donorstore import DonorStore
+    from everydonor.adapters.imgt import open_release, read_tce
+    from everydonor.case import parse_person
+
+    if args.unrelated_top < 1:
+        raise InputError("--unrelated-top must be at least 1", field="--unrelated-top",
+                         value=str(args.unrelated_top))
+    store = DonorStore.open(args.store)
+    pt = case.patient
+    if pt.hla is None or not pt.hla.loci:
+        raise InputError("the patient has no HLA typing", person=pt.id, field="hla")
+    patient = patient_query(pt.id, pt.hla, ctx.reducer, sex=pt.sex.value if pt.sex else None,
+                            age=pt.age, abo=pt.abo,
+                            cmv_igg=pt.cmv_igg.value if pt.cmv_igg else None)
+    fs = frequency_set_of(store, args.frequencies, ctx.reducer)
+    run = run_search(store, patient, fs, args.mismatches, ctx.reducer,
+                     tce=read_tce(open_release(ctx.imgt_dir)), limit=args.unrelated_top)
+    taken = {p.id for p in (case.patient, *case.relatives, *case.unrelated)}
+    added = [parse_person(e, "unrelated", case.as_of)[0]
+             for e in case_entries(run.hits, fs, taken)]
+    note = (f"{len(added)} unrelated donors added from the registry search of {store.path} "
+            f"({store.donors:,} donors, up to {args.mismatches} mismatches, frequency set "
+            f"{fs.name if fs else 'none'}): the best {args.unrelated_top} of "
+            f"{run.document['counts']['listed']:,} listed")
+    return dataclasses.replace(case, unrelated=(*case.unrelated, *added),
+                               warnings=(*case.warnings, note))
+
+
 def cmd_rank(args: argparse.Namespace) -> int:
     ctx = Context(args)
     case = _load_case(args)
+    if args.store:
+        case = _with_registry_donors(ctx, case, args)
     rules = _rule_set(args.rules)
     document, family = _rank_document(ctx, case, rules)
     _write_output(_render(document, family, args.format), args.output)
@@ -615,6 +651,14 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--format", choices=["json", "text", "html", "pdf"], default="json")
     rank.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default stdout; "
                       "written whole or not at all)")
+    rank.add_argument("--store", metavar="DIR", help="also search this donor store and add the "
+                      "best unrelated donors to the ranking (see `everydonor donors`)")
+    rank.add_argument("--unrelated-top", type=int, default=3, metavar="N",
+                      help="how many registry donors to add (default 3)")
+    rank.add_argument("--frequencies", metavar="NAME|FILE",
+                      help="frequency set for the registry search (default: the store's only one)")
+    rank.add_argument("--mismatches", type=int, default=2, choices=[0, 1, 2],
+                      help="mismatches allowed in the registry search (default 2)")
     rank.set_defaults(func=cmd_rank)
 
     demo = sub.add_parser("demo", help="run the whole chain on the bundled example family and "

@@ -10,7 +10,7 @@ the answer. The same function searches each partition either way, so the answers
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -169,3 +169,27 @@ def run_search(store: DonorStore, patient: PatientQuery, fs: FrequencySet | None
     doc = search_document(patient, plan, fs, hits, counts=counts, release=reducer.release,
                           provenance=prov)
     return SearchRun(doc, hits, timings)
+
+
+def case_entries(hits: Sequence[DonorHit], fs: FrequencySet | None,
+                 taken: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Listed donors as the case format's ``unrelated[]`` entries (their stored typing, age,
+    sex, ABO, CMV and match probabilities), skipping ids already ``taken``."""
+    out = []
+    for h in hits:
+        r = h.record
+        if r.id in taken:
+            continue
+        p = h.prediction
+        entry: dict[str, Any] = {"id": r.id, "registry": r.registry, "donor_id": r.id,
+                                 "hla_gl": r.gl, "match_probability": {
+                                     "p_10_of_10": p.p_10_of_10 if p else None,
+                                     "p_9_of_10": p.p_9_of_10 if p else None,
+                                     "p_8_of_10": p.p_8_of_10 if p else None,
+                                     "frequency_set": fs.name if fs else None}}
+        for key, value in (("sex", r.sex), ("age", r.age), ("abo", r.abo),
+                           ("cmv_igg", r.cmv_igg)):
+            if value is not None:
+                entry[key] = value
+        out.append(entry)
+    return out

@@ -59,7 +59,9 @@ def register(sub: Any, context: type, write_output: Any, notice: str) -> None:
     srch.add_argument("--frequencies", metavar="NAME|FILE",
                       help="a frequency set installed in the store, or a file "
                       "(A~C~B~DRB1~DQB1;freq); default: the store's only set, if it has one")
-    srch.add_argument("--format", choices=["json", "text"], default="json")
+    srch.add_argument("--format", choices=["json", "text", "case"], default="json",
+                      help="json (the contract), text (a table), or case: the listed donors as "
+                      "a case file's unrelated[] entries, to add to a case")
     srch.add_argument("--limit", type=int, metavar="N", help="show only the first N donors "
                       "(the counts still give every listed donor); text default 50")
     srch.add_argument("--dask", metavar="ADDRESS|local",
@@ -152,7 +154,9 @@ def cmd_import(args: argparse.Namespace, context: type, write_output: Any) -> in
     return EXIT_REJECTED_ROWS if report.rejected else 0
 
 
-def _frequency_set(store: Any, choice: str | None, reducer: Any) -> Any:
+def frequency_set_of(store: Any, choice: str | None, reducer: Any) -> Any:
+    """The set ``--frequencies`` names: installed in the store, or a file; else the store's only
+    set; None when it has none."""
     from everydonor.adapters.donorstore import read_frequency_file
 
     sets = store.manifest.get("frequency_sets", {})
@@ -201,7 +205,7 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1", field="--limit", value=str(args.limit))
     patient = _patient(args, ctx)
-    fs = _frequency_set(store, args.frequencies, ctx.reducer)
+    fs = frequency_set_of(store, args.frequencies, ctx.reducer)
     tce = read_tce(open_release(ctx.imgt_dir))
     runner = None
     cluster: Any = None
@@ -234,6 +238,13 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
             cluster.close()
     if args.format == "json":
         write_output(json.dumps(run.document, indent=2, ensure_ascii=False), args.output)
+    elif args.format == "case":
+        from everydonor.adapters.donor_search import case_entries
+
+        entries = {"unrelated": case_entries(run.hits, fs), "notes": [
+            f"from everydonor donors search of {store.path} for patient {patient.id}",
+            notice]}
+        write_output(json.dumps(entries, indent=2, ensure_ascii=False), args.output)
     else:
         write_output(render_search_text(run.document, notice), args.output)
     return 0

@@ -6,9 +6,10 @@ Layout (format ``everydonor.donor-store/1``)::
     DIR/dict/typings-vN.parquet      every distinct typing per locus, expanded once: lgx, G, P,
                                      serology, number of alleles (id 0 = untyped)
     DIR/dict/genotypes-vN.parquet    every distinct pair of typings per locus (id 0 = untyped)
-    DIR/donors/part-NNNNNN.parquet   donors: id, registry, sex, age, ABO, CMV, the typing as
-                                     received (GL), and one genotype id per locus A, C, B,
-                                     DRB1, DQB1, DPB1 — so a search is a scan of int32 columns
+    DIR/donors/part-NNNNNN.parquet   donors: id, registry, sex, age, ABO, CMV, population, one
+                                     genotype id per typing locus (the typings as received are
+                                     in the dictionary), the source import and record number —
+                                     so a search is a scan of int32 columns
     DIR/imports/<sha256>.json        the report of every import (rejected rows with reasons)
     DIR/frequencies/<name>.txt       installed haplotype-frequency sets, verbatim
 
@@ -53,9 +54,11 @@ from everydonor.unrelated.search import STORE_LOCI, DonorRecord
 
 STORE_FORMAT = "everydonor.donor-store/1"
 GENOTYPE_COLUMNS = tuple(loc.value for loc in STORE_LOCI)
+#: every typing locus has a genotype-id column: the typing as received is rebuilt from them
+LOCUS_COLUMNS = tuple(loc.value for loc in Locus)
 DEFAULT_PARTITION_ROWS = 1_000_000
 ATTRIBUTE_FIELDS = ("registry", "sex", "age", "abo", "cmv_igg", "population")
-CONTENT_FIELDS = (*ATTRIBUTE_FIELDS, "gl")
+CONTENT_FIELDS = (*ATTRIBUTE_FIELDS, *LOCUS_COLUMNS)
 _ABO_RE = re.compile(r"^(O|A|B|AB)([+-])?$")
 _SEX = {"male": "male", "m": "male", "female": "female", "f": "female", "unknown": None,
         "u": None, "": None}
@@ -245,7 +248,6 @@ class RawBatch:
     donor_id: pa.Array
     attributes: dict[str, pa.Array]
     typings: dict[tuple[Locus, int], pa.Array]
-    gl: pa.Array
     errors: dict[int, tuple[str, str | None, str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -368,7 +370,7 @@ def _csv_batches(path: Path, batch_rows: int, progress: ProgressFn | None) -> It
                 k.lower() == "cmv" for k in cols):
             attributes["cmv_igg"] = col("cmv")
         rb = RawBatch(np.arange(record, record + n, dtype=np.int64),
-                      pc.cast(cols[id_col], pa.string()), attributes, {}, pa.nulls(n, pa.string()))
+                      pc.cast(cols[id_col], pa.string()), attributes, {})
         if gl_col is not None:
             _split_gl(rb, pc.cast(cols[gl_col], pa.string()))
         for key, name in typing_cols.items():
@@ -376,8 +378,6 @@ def _csv_batches(path: Path, batch_rows: int, progress: ProgressFn | None) -> It
                 raise InputError(f"{path.name}: locus {key[0].value} is given both in the gl "
                                  "column and in its own columns", field="header", value=name)
             rb.typings[key] = pc.cast(cols[name], pa.string())
-        if gl_col is None:
-            rb.gl = _join_gl(rb.typings, n)
         record += n
         yield rb
     src.close()
@@ -394,18 +394,6 @@ def _rechunk(reader: Any, rows: int) -> Iterator[pa.RecordBatch]:
             pending, count = [], 0
     if count:
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
-
-
-def _join_gl(typings: Mapping[tuple[Locus, int], pa.Array], n: int) -> pa.Array:
-    parts = []
-    for locus in Locus:
-        if (locus, 0) in typings and (locus, 1) in typings:
-            parts.append(pc.binary_join_element_wise(typings[(locus, 0)], typings[(locus, 1)],
-                                                     "+", null_handling="replace",
-                                                     null_replacement=f"{locus.value}*UUUU"))
-    if not parts:
-        return pa.nulls(n, pa.string())
-    return pc.binary_join_element_wise(*parts, "^", null_handling="skip")
 
 
 def _wmda_batches(path: Path, batch_rows: int, progress: ProgressFn | None,
@@ -429,8 +417,7 @@ def _wmda_batches(path: Path, batch_rows: int, progress: ProgressFn | None,
     for batch in _rechunk(reader, batch_rows):
         n = batch.num_rows
         attrs = {f: pa.nulls(n, pa.string()) for f in ATTRIBUTE_FIELDS}
-        rb = RawBatch(np.arange(record, record + n, dtype=np.int64), batch.column(0), attrs, {},
-                      batch.column(1))
+        rb = RawBatch(np.arange(record, record + n, dtype=np.int64), batch.column(0), attrs, {})
         _split_gl(rb, batch.column(1))
         record += n
         yield rb
@@ -440,7 +427,6 @@ def _wmda_batches(path: Path, batch_rows: int, progress: ProgressFn | None,
 def _split_gl(rb: RawBatch, gl: pa.Array) -> None:
     """Spread ``LOCUS*a+LOCUS*b^…`` strings over per-locus typing columns (vectorised)."""
     n = len(gl)
-    rb.gl = gl
     blocks = pc.split_pattern(pc.fill_null(gl, ""), "^")
     parent = np.asarray(pc.list_parent_indices(blocks))
     flat = pc.list_flatten(blocks).dictionary_encode()
@@ -505,9 +491,10 @@ def _parse_block(text: str) -> tuple[Locus | None, str | None, str | None, str |
 
 
 def _case_batches(path: Path) -> Iterator[RawBatch]:
-    from everydonor.adapters.casefile import read_case
+    from everydonor.adapters.casefile import load_case_data
+    from everydonor.case import parse_case
 
-    case = read_case(path)
+    case = parse_case(load_case_data(path), today=dt.date.today())
     people = case.unrelated
     if not people:
         raise InputError(f"{path.name}: the case lists no unrelated donors to import",
@@ -523,9 +510,8 @@ def _case_batches(path: Path) -> Iterator[RawBatch]:
             for pos, t in enumerate(options[0].typings):
                 typings.setdefault((locus, pos), [None] * n)[k] = t.text
     rb = RawBatch(np.arange(1, n + 1, dtype=np.int64),
-                  pa.array([str(p.extra.get("donor_id") or p.id) for p in people], pa.string()),
-                  {"registry": pa.array([_opt(p.extra.get("registry")) for p in people],
-                                        pa.string()),
+                  pa.array([p.donor_id or p.id for p in people], pa.string()),
+                  {"registry": pa.array([p.registry for p in people], pa.string()),
                    "sex": pa.array([p.sex.value if p.sex else None for p in people], pa.string()),
                    "age": pa.array([None if p.age is None else f"{p.age:g}" for p in people],
                                    pa.string()),
@@ -533,8 +519,7 @@ def _case_batches(path: Path) -> Iterator[RawBatch]:
                    "cmv_igg": pa.array([p.cmv_igg.value if p.cmv_igg else None for p in people],
                                        pa.string()),
                    "population": pa.nulls(n, pa.string())},
-                  {k: pa.array(v, pa.string()) for k, v in typings.items()},
-                  pa.array([p.hla.gl() if p.hla else None for p in people], pa.string()))
+                  {k: pa.array(v, pa.string()) for k, v in typings.items()})
     for k, p in enumerate(people):
         if p.hla is None or not p.hla.loci:
             rb.errors[k] = ("hla", None, "the donor has no HLA typing")
@@ -542,10 +527,6 @@ def _case_batches(path: Path) -> Iterator[RawBatch]:
             rb.errors[k] = ("hla_gl", p.hla.gl(), "genotype lists (|) are not supported in the "
                             "donor store")
     yield rb
-
-
-def _opt(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 # -- the store -------------------------------------------------------------------------------------
@@ -648,13 +629,22 @@ class DonorStore:
         if not rows:
             return []
         table = pq.read_table(self.partition_files()[partition],
-                              columns=["donor_id", *CONTENT_FIELDS, *GENOTYPE_COLUMNS])
+                              columns=["donor_id", *CONTENT_FIELDS])
         taken = table.take(pa.array(rows, pa.int64())).to_pydict()
+        cat = self.catalog()
         out = []
         for k in range(len(rows)):
+            blocks = []
+            for loc in Locus:
+                g = int(taken[loc.value][k])
+                if g:
+                    t1, t2 = cat.pair_list[loc][g]
+                    e1, e2 = cat.expansions[loc][t1], cat.expansions[loc][t2]
+                    assert e1 is not None and e2 is not None
+                    blocks.append(f"{e1.text}+{e2.text}")
             out.append(DonorRecord(taken["donor_id"][k], taken["registry"][k], taken["sex"][k],
                                    taken["age"][k], taken["abo"][k], taken["cmv_igg"][k],
-                                   taken["gl"][k] or "",
+                                   "^".join(blocks),
                                    tuple(int(taken[c][k]) for c in GENOTYPE_COLUMNS)))
         return out
 
@@ -754,12 +744,12 @@ class DonorStore:
                 strict: bool, partition_rows: int, mac_list: str | None) -> ImportReport:
         cat = self.catalog()
         written: list[Path] = []
-        seq = int(self.manifest.get("next_partition", 1))
         tables: list[pa.Table] = []
         try:
             for raw in batches:
                 report.records += len(raw)
-                table, rejected = _accept(raw, cat, reducer)
+                table, rejected = _accept(raw, cat, reducer,
+                                          source=len(self.manifest.get("imports", [])) + 1)
                 report.rejected.extend(rejected)
                 if table.num_rows:
                     tables.append(table)
@@ -772,7 +762,7 @@ class DonorStore:
             if strict and report.rejected:
                 raise RejectedRows(report)
             report.rejected.sort(key=lambda r: r.record)
-            kept_parts, removed, updated, unchanged, new = self._reconcile(new)
+            kept_parts, removed, updated, unchanged, new, seq = self._reconcile(new, written)
             report.updated, report.unchanged = updated, unchanged
             report.imported = (new.num_rows if new is not None else 0) - updated
             parts = list(kept_parts)
@@ -815,19 +805,20 @@ class DonorStore:
             self._catalog = None  # the catalogue grew in memory; re-read the committed one
             raise
 
-    def _reconcile(self, new: pa.Table | None
-                   ) -> tuple[list[dict[str, Any]], list[Path], int, int, pa.Table | None]:
+    def _reconcile(self, new: pa.Table | None, written: list[Path]
+                   ) -> tuple[list[dict[str, Any]], list[Path], int, int, pa.Table | None, int]:
         """Compare the new rows with the donors already stored: unchanged rows are dropped,
-        updated donors lose their old row (their partitions are rewritten)."""
+        updated donors lose their old row (their partitions are rewritten under new names,
+        listed in ``written`` until the commit). Returns the next partition number too."""
         parts = list(self.manifest.get("partitions", []))
+        seq = int(self.manifest.get("next_partition", 1))
         if new is None or not parts:
-            return parts, [], 0, 0, new
+            return parts, [], 0, 0, new, seq
         ids = new.column("donor_id")
         kept: list[dict[str, Any]] = []
         removed: list[Path] = []
         unchanged_ids: list[str] = []
         updated = 0
-        seq = int(self.manifest.get("next_partition", 1))
         for part in parts:
             f = self.path / part["file"]
             old = pq.read_table(f)
@@ -859,12 +850,12 @@ class DonorStore:
                 name = f"donors/part-{seq:06d}.parquet"
                 seq += 1
                 pq.write_table(remaining, self.path / name, compression="zstd")
+                written.append(self.path / name)
                 kept.append({"file": name, "rows": remaining.num_rows})
-        self.manifest["next_partition"] = seq
         if unchanged_ids:
             new = new.filter(pc.invert(pc.is_in(new.column("donor_id"),
                                                 value_set=pa.array(unchanged_ids, pa.string()))))
-        return kept, removed, updated, len(unchanged_ids), new
+        return kept, removed, updated, len(unchanged_ids), new, seq
 
     def _commit(self, manifest: dict[str, Any], superseded: Iterable[Path]) -> None:
         _write_json_atomically(self.path / "store.json", manifest)
@@ -935,7 +926,7 @@ def _take(values: Sequence[Any], codes: np.ndarray, kind: pa.DataType) -> pa.Arr
     return table.take(pa.array(codes, pa.int64(), mask=codes < 0))
 
 
-def _accept(raw: RawBatch, cat: TypingCatalog, reducer: Reducer
+def _accept(raw: RawBatch, cat: TypingCatalog, reducer: Reducer, source: int
             ) -> tuple[pa.Table, list[Rejection]]:
     n = len(raw)
     reason: dict[int, tuple[str, str | None, str]] = dict(raw.errors)
@@ -953,8 +944,7 @@ def _accept(raw: RawBatch, cat: TypingCatalog, reducer: Reducer
     genotype: dict[Locus, np.ndarray] = {}
     for locus in Locus:
         if (locus, 0) not in raw.typings and (locus, 1) not in raw.typings:
-            if locus in STORE_LOCI:
-                genotype[locus] = np.zeros(n, dtype=np.int32)
+            genotype[locus] = np.zeros(n, dtype=np.int32)
             continue
         t = []
         for pos in (0, 1):
@@ -964,16 +954,16 @@ def _accept(raw: RawBatch, cat: TypingCatalog, reducer: Reducer
             for c, msg in errors.items():
                 for k in np.flatnonzero(codes == c):
                     reason.setdefault(int(k), (f"{locus.value}_{pos + 1}", values[c], msg))
-            row_ids = np.where(codes >= 0, tids[np.maximum(codes, 0)], 0).astype(np.int32)
+            row_ids = (np.where(codes >= 0, tids[np.maximum(codes, 0)], 0).astype(np.int32)
+                       if tids.size else np.zeros(n, dtype=np.int32))
             t.append(row_ids)
         half = (t[0] == 0) != (t[1] == 0)
         for k in np.flatnonzero(half):
             reason.setdefault(int(k), (locus.value, None, f"{locus.value}: one typing is "
                                        "missing; leave the locus untyped or repeat the typing "
                                        "if homozygous"))
-        if locus in STORE_LOCI:
-            genotype[locus] = cat.genotype_ids(locus, np.where(half, 0, t[0]),
-                                               np.where(half, 0, t[1]))
+        genotype[locus] = cat.genotype_ids(locus, np.where(half, 0, t[0]),
+                                           np.where(half, 0, t[1]))
     no_typing = np.all([genotype[loc] == 0 for loc in STORE_LOCI[:5]], axis=0)
     for k in np.flatnonzero(no_typing):
         reason.setdefault(int(k), ("hla", None, "no typing at A, C, B, DRB1 or DQB1"))
@@ -984,9 +974,10 @@ def _accept(raw: RawBatch, cat: TypingCatalog, reducer: Reducer
                   for k, (f, v, r) in sorted(reason.items())]
     keep = pa.array(~rejected_rows)
     table = pa.table({
-        "donor_id": ids, **attrs, "gl": raw.gl,
-        **{loc.value: pa.array(genotype[loc], pa.int32()) for loc in STORE_LOCI},
+        "donor_id": ids, **attrs,
+        **{loc.value: pa.array(genotype[loc], pa.int32()) for loc in Locus},
         "record": pa.array(raw.record, pa.int64()),
+        "source": pa.array(np.full(n, source, dtype=np.int32)),
     }).filter(keep)
     return table, rejections
 

@@ -59,7 +59,8 @@ def compare_donor(patient: Person, donor: Person, reducer: Reducer, tce: TceTabl
     if donor.relationship is not None:
         entry["relationship"] = donor.relationship.value
     else:
-        entry["registry"] = donor.extra.get("registry")
+        entry["registry"] = donor.registry
+        entry["donor_id"] = donor.donor_id
     assert patient.hla is not None
     if donor.hla is None or not donor.hla.loci:
         entry.update({"hla": None, "dpb1_tce": TceOutcome.UNKNOWN.value,

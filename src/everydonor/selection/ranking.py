@@ -235,7 +235,9 @@ def _describe_type(c: DonorCandidate) -> str:
     words = c.donor_type.value.replace("_", " ")
     fam = c.family or {}
     rel = c.person.relationship
-    registry = c.person.extra.get("registry") or "registry not given"
+    registry = c.person.registry or "registry not given"
+    if c.person.donor_id:
+        registry = f"{registry} {c.person.donor_id}"
     who = rel.value.replace("_", " ") if rel else f"unrelated ({registry})"
     shared = fam.get("shared")
     extra = ""
@@ -247,6 +249,14 @@ def _describe_type(c: DonorCandidate) -> str:
     counts = (f"; HLA {match['of_8']}/8, {match['of_10']}/10"
               + (f" (untyped {', '.join(untyped)} not counted as matched)" if untyped else "")
               ) if match else ""
+    mp = c.person.match_probability
+    if mp:
+        def pct(key: str) -> str:
+            value = mp.get(key)
+            return "not computed" if value is None else f"{100 * value:.1f}%"
+
+        counts += (f"; registry search: P(10/10) {pct('p_10_of_10')}, P(9/10) "
+                   f"{pct('p_9_of_10')} (frequency set {mp.get('frequency_set') or 'unnamed'})")
     return f"donor type: {words} — {who}{extra}{counts}"
 
 
