@@ -170,3 +170,15 @@ def test_rank_adds_the_best_registry_donors(tmp_path: Path, capsys) -> None:  # 
                for x in by_id["R10"]["reasons"])
     assert by_id["R20"]["donor_type"] == "mismatched_unrelated"  # serology: not proven 8/8
     assert "R10" in by_id and "U1" in by_id  # the case's own unrelated donors stay
+
+
+def test_dask_local_from_the_command_line(store: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("distributed")
+    capsys.readouterr()
+    args = ["donors", "search", "--store", str(store), "--patient", PATIENT, "--limit", "20"]
+    assert main(args) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert main([*args, "--dask", "local"]) == 0
+    there = json.loads(capsys.readouterr().out)
+    assert there["provenance"]["executor"] == "dask local"
+    assert here["donors"] == there["donors"] and here["counts"] == there["counts"]

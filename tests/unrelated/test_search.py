@@ -107,7 +107,8 @@ def test_dask_cluster_gives_the_same_answer(tmp_path: Path, reducer, wmda_fs,
     patient = patient_from_text(grimm_patients()["P000003"], reducer)
     here = run_search(store, patient, wmda_fs, 2, reducer, tce=tce).document
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=None,
+                                  local_directory=str(tmp_path / "dask")) as cluster, \
             distributed.Client(cluster) as client:
         there = run_search(store, patient, wmda_fs, 2, reducer, tce=tce,
                            runner=dask_runner(client)).document

@@ -227,3 +227,11 @@ def test_gzip_files_and_partitions(tmp_path, reducer) -> None:  # type: ignore[n
     assert [p["rows"] for p in store.manifest["partitions"]] == [1000, 1000, 500]
     # 2,500 donors typed alike: one typing per position, one genotype per locus
     assert store.info()["genotypes"]["A"] == 1
+
+
+def test_the_progress_bar_is_fed_bytes_read(tmp_path, reducer) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[int, int]] = []
+    path = _write(tmp_path, "d.csv", GOOD)
+    _store(tmp_path, reducer).import_file(path, reducer, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1] == (path.stat().st_size, path.stat().st_size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

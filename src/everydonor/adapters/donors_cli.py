@@ -210,6 +210,7 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
     runner = None
     cluster: Any = None
     client: Any = None
+    scratch: str | None = None
     if args.device == "gpu":
         from everydonor.adapters.gpu import array_module
 
@@ -219,8 +220,12 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
 
         distributed: Any = importlib.import_module("distributed")
         if args.dask == "local":
+            import tempfile
+
+            scratch = tempfile.mkdtemp(prefix="everydonor-dask-")  # removed when done
             cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                               processes=True, dashboard_address=None)
+                                               processes=True, dashboard_address=None,
+                                               local_directory=scratch)
             client = distributed.Client(cluster)
         else:
             client = distributed.Client(args.dask)
@@ -236,6 +241,10 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
             client.close()
         if cluster is not None:
             cluster.close()
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
     if args.format == "json":
         write_output(json.dumps(run.document, indent=2, ensure_ascii=False), args.output)
     elif args.format == "case":

@@ -672,7 +672,7 @@ class DonorStore:
                                  registry=registry)
         target = self.path / "frequencies" / f"{name}.txt"
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(_plain(source), tmp)
+        shutil.copyfile(source, tmp)
         os.replace(tmp, target)
         sets = dict(self.manifest.get("frequency_sets", {}))
         sets[name] = {"file": f"frequencies/{name}.txt", "sha256": fs.digest,
@@ -876,10 +876,6 @@ class RejectedRows(InputError):
             f"imported); first: record {first.record}, donor {first.donor_id!r}: "
             f"{first.reason}", person=first.donor_id, field=first.field, value=first.value)
         self.report = report
-
-
-def _plain(path: Path) -> Path:
-    return path
 
 
 def read_frequency_file(path: Path, reducer: Reducer, *, name: str | None = None,

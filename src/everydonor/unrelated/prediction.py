@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from everydonor.unrelated.frequencies import LOCI, N_LOCI, FloatArray, IntArray
-from everydonor.unrelated.imputation import GenotypeChunk, Int64Array
+from everydonor.unrelated.imputation import GenotypeChunk
 
 #: Columns of the sums: P(total = 0, 1, 2), then per locus P(0), P(1), P(2) mismatches there.
 N_SUMS = 3 + 3 * N_LOCI
@@ -153,5 +153,3 @@ def add_sums(acc: FloatArray, part: Any) -> None:
     acc += part.get() if hasattr(part, "get") else part
 
 
-__all__ = ["N_SUMS", "Int64Array", "LocusPrediction", "MatchPrediction", "add_sums",
-           "empty_sums", "mismatch_sums", "patient_labels", "percent", "predictions_from_sums"]

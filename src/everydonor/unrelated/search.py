@@ -18,7 +18,6 @@ process or by Dask workers (``everydonor.adapters.dask_search``). Each partition
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -426,10 +425,6 @@ class TceJudge:
         uniq, inverse = np.unique(genotypes, return_inverse=True)
         ranks = np.asarray([TCE_ORDER[self.outcome(int(g))] for g in uniq], dtype=np.int32)
         return ranks[inverse.reshape(-1)]
-
-
-def _rounded(x: float | None) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, 6)
 
 
 def hit_entry(rank: int, hit: DonorHit, patient: PatientQuery, max_mismatches: int
