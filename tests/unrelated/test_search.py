@@ -115,3 +115,20 @@ def test_dask_cluster_gives_the_same_answer(tmp_path: Path, reducer, wmda_fs,
     assert here["counts"] == there["counts"]
     assert here["donors"] == there["donors"]
     assert len(here["donors"]) > 10
+
+
+def test_a_g_level_set_reads_and_matches_like_its_g_names(reducer, wmda_store, tce) -> None:  # type: ignore[no-untyped-def]
+    """A set written with G groups (A*01:01:01G) is read through the release; each G group
+    stands for the same lgx name as the g group, so predictions are the same."""
+    g_level = ["A*01:01:01G~C*07:01:01G~B*08:01:01G~DRB1*03:01:01G~DQB1*02:01:01G;0.1",
+               "A*03:01:01G~C*07:02:01G~B*07:02:01G~DRB1*15:01:01G~DQB1*06:02:01G;0.08"]
+    small_g = ["A*01:01g~C*07:01g~B*08:01g~DRB1*03:01~DQB1*02:01g;0.1",
+               "A*03:01g~C*07:02g~B*07:02g~DRB1*15:01~DQB1*06:02g;0.08"]
+    fs_big, fs_small = (parse_frequency_lines(x, n, reducer)
+                        for x, n in ((g_level, "G"), (small_g, "g")))
+    assert fs_big.lgx[0][0] == fs_small.lgx[0][0] == frozenset({"A*01:01"})
+    patient = ("A*01:01+A*03:01^C*07:01+C*07:02^B*08:01+B*07:02^DRB1*03:01+DRB1*15:01"
+               "^DQB1*02:01+DQB1*06:02")
+    docs = [_search(wmda_store, patient, fs, reducer, tce).document for fs in (fs_big, fs_small)]
+    assert docs[0]["donors"] == docs[1]["donors"]
+    assert any(d["p_10_of_10"] for d in docs[0]["donors"])  # some donor is explained by both
