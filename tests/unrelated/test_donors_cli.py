@@ -182,3 +182,11 @@ def test_dask_local_from_the_command_line(store: Path, capsys) -> None:  # type:
     there = json.loads(capsys.readouterr().out)
     assert there["provenance"]["executor"] == "dask local"
     assert here["donors"] == there["donors"] and here["counts"] == there["counts"]
+
+
+def test_half_untyped_patient_locus_is_refused(store: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    capsys.readouterr()
+    patient = "PX%A*02:01+A*11:01^C*01:02+C*UUUU^B*27:05+B*40:01^DRB1*08:01+DRB1*01:03"
+    assert main(["donors", "search", "--store", str(store), "--patient", patient]) == 2
+    err = capsys.readouterr().err
+    assert "PX" in err and "hla.C" in err and "one typing is missing" in err

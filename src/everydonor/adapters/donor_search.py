@@ -72,7 +72,9 @@ def patient_from_text(text: str, reducer: Reducer) -> PatientQuery:
     pid, gl = ("patient", text)
     if "%" in text:
         pid, gl = text.split("%", 1)
-    gl = "^".join(b for b in gl.strip().split("^") if "UUUU" not in b)
+    # a locus written untyped on both sides (WMDA: C*UUUU+C*UUUU) is simply untyped
+    gl = "^".join(b for b in gl.strip().split("^")
+                  if not all(part.strip().endswith("UUUU") for part in b.split("+")))
     return patient_query(pid.strip() or "patient", phenotype_from_gl(gl, person=pid), reducer)
 
 
