@@ -347,7 +347,7 @@ def _with_registry_donors(ctx: Context, case: Any, args: argparse.Namespace) -> 
     """``rank --store DIR``: the best donors of a registry search join the case's unrelated."""
     import dataclasses
 
-    from everydonor.adapters.donor_search import case_entries, patient_query, run_search
+    from everydonor.adapters.donor_search import case_entries, patient_from_person, run_search
     from everydonor.adapters.donors_cli import frequency_set_of
     from everydonor.adapters.donorstore import DonorStore
     from everydonor.adapters.imgt import open_release, read_tce
@@ -357,12 +357,7 @@ def _with_registry_donors(ctx: Context, case: Any, args: argparse.Namespace) -> 
         raise InputError("--unrelated-top must be at least 1", field="--unrelated-top",
                          value=str(args.unrelated_top))
     store = DonorStore.open(args.store)
-    pt = case.patient
-    if pt.hla is None or not pt.hla.loci:
-        raise InputError("the patient has no HLA typing", person=pt.id, field="hla")
-    patient = patient_query(pt.id, pt.hla, ctx.reducer, sex=pt.sex.value if pt.sex else None,
-                            age=pt.age, abo=pt.abo,
-                            cmv_igg=pt.cmv_igg.value if pt.cmv_igg else None)
+    patient = patient_from_person(case.patient, ctx.reducer)
     fs = frequency_set_of(store, args.frequencies, ctx.reducer)
     run = run_search(store, patient, fs, args.mismatches, ctx.reducer,
                      tce=read_tce(open_release(ctx.imgt_dir)), limit=args.unrelated_top)

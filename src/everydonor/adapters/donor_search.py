@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from everydonor.adapters.donorstore import DonorStore, read_genotype_columns
+from everydonor.case import Person
 from everydonor.errors import EverydonorError, InputError
 from everydonor.hla.genotype import Phenotype, phenotype_from_gl
 from everydonor.hla.locus import Locus
@@ -39,7 +40,6 @@ from everydonor.unrelated.search import (
     plan_search,
     search_document,
     search_partition,
-    typing_category_codes,
 )
 
 #: Searches partitions: (plan, partition files, in-memory columns or None) → hits per partition.
@@ -65,6 +65,16 @@ def patient_query(pid: str, phenotype: Phenotype, reducer: Reducer, *, sex: str 
             raise exc.with_context(person=pid, field=f"hla.{locus.value}") from None
         loci[locus] = (a, b)
     return PatientQuery(pid, loci, phenotype.gl(), sex, age, abo, cmv_igg)
+
+
+def patient_from_person(person: Person, reducer: Reducer) -> PatientQuery:
+    """The patient of a case file, with what the donor list compares (sex, ABO, CMV)."""
+    if person.hla is None or not person.hla.loci:
+        raise InputError("the patient has no HLA typing", person=person.id, field="hla")
+    return patient_query(person.id, person.hla, reducer,
+                         sex=person.sex.value if person.sex else None, age=person.age,
+                         abo=person.abo,
+                         cmv_igg=person.cmv_igg.value if person.cmv_igg else None)
 
 
 def patient_from_text(text: str, reducer: Reducer) -> PatientQuery:
@@ -139,7 +149,7 @@ def run_search(store: DonorStore, patient: PatientQuery, fs: FrequencySet | None
     timings["scan_and_predict_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     judge = TceJudge(patient, dictionaries[STORE_LOCI.index(Locus.DPB1)], reducer, tce)
-    order_part, order_pos = order_hits(plan, parts, judge.rank)
+    order_part, order_pos, order_cats = order_hits(plan, parts, judge.rank)
     shown = order_part.size if limit is None else min(limit, order_part.size)
     wanted: dict[int, list[int]] = {}
     for k in range(shown):
@@ -154,9 +164,7 @@ def run_search(store: DonorStore, patient: PatientQuery, fs: FrequencySet | None
         part, pos = int(order_part[k]), int(order_pos[k])
         ph, rec = parts[part], records[(part, pos)]
         pred = hit_prediction(ph, pos)
-        cats = () if pred is not None else tuple(
-            TYPING_CATEGORY[int(c)] for c in typing_category_codes(
-                plan, ph.genotype_ids[pos:pos + 1])[0])
+        cats = () if pred is not None else tuple(TYPING_CATEGORY[int(c)] for c in order_cats[k])
         hits.append(DonorHit(rec, int(ph.mismatches_min[pos]), pred, cats,
                              bool(ph.unrepresented[pos]), bool(ph.short_circuit[pos]),
                              int(ph.diplotypes[pos]), judge.outcome(rec.genotype_ids[-1])))

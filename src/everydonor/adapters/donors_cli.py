@@ -177,20 +177,14 @@ def frequency_set_of(store: Any, choice: str | None, reducer: Any) -> Any:
 
 
 def _patient(args: argparse.Namespace, ctx: Any) -> Any:
-    from everydonor.adapters.donor_search import patient_from_text, patient_query
+    from everydonor.adapters.donor_search import patient_from_person, patient_from_text
 
     text = args.patient
     p = Path(text).expanduser()
     if p.suffix.lower() in (".yaml", ".yml", ".json") or (p.is_file() and "*" not in text):
         from everydonor.adapters.casefile import read_case
 
-        case = read_case(p)
-        pt = case.patient
-        if pt.hla is None or not pt.hla.loci:
-            raise InputError("the patient has no HLA typing", person=pt.id, field="hla")
-        return patient_query(pt.id, pt.hla, ctx.reducer, sex=pt.sex.value if pt.sex else None,
-                             age=pt.age, abo=pt.abo,
-                             cmv_igg=pt.cmv_igg.value if pt.cmv_igg else None)
+        return patient_from_person(read_case(p).patient, ctx.reducer)
     return patient_from_text(text, ctx.reducer)
 
 
@@ -201,7 +195,6 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
 
     ctx = context(args)
     store = DonorStore.open(args.store)
-    store.check_release(ctx.ref.release)
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1", field="--limit", value=str(args.limit))
     patient = _patient(args, ctx)

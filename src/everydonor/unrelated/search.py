@@ -362,12 +362,15 @@ TYPING_CATEGORY = {1: "potential", 2: "mismatch", 3: "typing_match"}
 
 
 def order_hits(plan: SearchPlan, parts: Sequence[PartitionHits],
-               tce_rank: Callable[[IntArray], IntArray]) -> tuple[Int64Array, Int64Array]:
+               tce_rank: Callable[[IntArray], IntArray]
+               ) -> tuple[Int64Array, Int64Array, npt.NDArray[np.int8]]:
     """The order of every hit, as (partition, position in its hits), by :data:`METHOD`'s
     ranking: definite-mismatch loci, P(10/10), P(9/10), P(8/10), DPB1 TCE, potential loci,
-    then store order. Rows without a probability come after those with one."""
+    then store order. Rows without a probability come after those with one. Also returns the
+    per-locus category codes the order used (typing-level ones for rows without a prediction:
+    :func:`typing_category_codes`), in the same order."""
     if not parts or sum(p.rows.size for p in parts) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, N_LOCI), np.int8)
     part = np.concatenate([np.full(p.rows.size, k, np.int64) for k, p in enumerate(parts)])
     pos = np.concatenate([np.arange(p.rows.size, dtype=np.int64) for p in parts])
     probs = np.concatenate([p.probs for p in parts])
@@ -382,7 +385,7 @@ def order_hits(plan: SearchPlan, parts: Sequence[PartitionHits],
     keys = [-np.where(missing, -1.0, probs[:, k]) for k in range(3)]
     tce = tce_rank(gids[:, STORE_LOCI.index(Locus.DPB1)])
     order = np.lexsort((rows, part, potential, tce, keys[2], keys[1], keys[0], definite_mm))
-    return part[order], pos[order]
+    return part[order], pos[order], cats[order]
 
 
 class TceJudge:
