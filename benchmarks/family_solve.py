@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.family.simulate import LOCI, load_haplotypes, run
 
-from everydonor.adapters.imgt import load_reference
+from everydonor.adapters.reference.imgt import load_reference
 from everydonor.case import parse_case
 from everydonor.family.analysis import analyse_family
 from everydonor.family.segregation import Member, MemberKind, Solver

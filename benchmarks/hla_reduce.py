@@ -33,8 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from everydonor.adapters.imgt import load_reference, read_mac_file
-from everydonor.adapters.pyard import load_pyard
+from everydonor.adapters.reference.imgt import load_reference, read_mac_file
+from everydonor.adapters.reference.pyard import load_pyard
 from everydonor.hla.reduction import Reducer
 from everydonor.hla.reference import HlaReference, Resolution
 

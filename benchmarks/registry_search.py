@@ -61,14 +61,14 @@ def _peak_gib() -> float:
 
 
 def _reducer() -> Any:
-    from everydonor.adapters.imgt import load_reference, read_mac_file
+    from everydonor.adapters.reference.imgt import load_reference, read_mac_file
     from everydonor.hla.reduction import Reducer
 
     return Reducer(load_reference(), read_mac_file(MAC_FILE, skip_codes=FAKE_CODES))
 
 
 def _fs(reducer: Any) -> Any:
-    from everydonor.adapters.donorstore import read_frequency_file
+    from everydonor.adapters.search.frequencies import read_frequency_file
 
     return read_frequency_file(FREQS, reducer, name="wmda-set3")
 
@@ -268,9 +268,9 @@ def _naive_predict(fs: Any, reducer: Any, patient: Any, donors: list[Any]) -> tu
 
 
 def stage_search(store_dir: Path, patients: int, seed: int) -> dict[str, Any]:
-    from everydonor.adapters.donor_search import patient_from_text, run_search
     from everydonor.adapters.donorstore import DonorStore
-    from everydonor.adapters.imgt import open_release, read_tce
+    from everydonor.adapters.reference.imgt import open_release, read_tce
+    from everydonor.adapters.search.runner import patient_from_text, run_search
     from everydonor.unrelated.search import (
         STORE_LOCI,
         hits_to_predictions,

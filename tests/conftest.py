@@ -32,14 +32,14 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def ref(_isolated_cache: Path):  # type: ignore[no-untyped-def]
-    from everydonor.adapters.imgt import load_reference
+    from everydonor.adapters.reference.imgt import load_reference
 
     return load_reference()
 
 
 @pytest.fixture(scope="session")
 def macs():  # type: ignore[no-untyped-def]
-    from everydonor.adapters.imgt import read_mac_file
+    from everydonor.adapters.reference.imgt import read_mac_file
 
     assert MAC_FILE.is_file(), f"test data missing: {MAC_FILE} (../shared beside the project)"
     return read_mac_file(MAC_FILE, skip_codes=FAKE_ATLAS_CODES)
@@ -54,6 +54,6 @@ def reducer(ref, macs):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def pyard_ard(_isolated_cache: Path, macs):  # type: ignore[no-untyped-def]
-    from everydonor.adapters.pyard import load_pyard
+    from everydonor.adapters.reference.pyard import load_pyard
 
     return load_pyard(macs=macs)

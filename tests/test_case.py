@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from everydonor.adapters.casefile import read_case
+from everydonor.adapters.inputs.casefile import read_case
 from everydonor.case import Relationship, Sex, parse_case
 from everydonor.errors import EverydonorError, InputError, InvalidHlaName
 

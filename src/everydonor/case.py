@@ -2,7 +2,7 @@
 
 :func:`parse_case` turns the decoded JSON/YAML object into typed values and refuses bad input
 with an :class:`~everydonor.errors.InputError` (or an HLA error) that names the person, the field
-and the value. Pure: the file is read by ``everydonor.adapters.casefile``; "today" is passed in.
+and the value. Pure: the file is read by ``everydonor.adapters.inputs.casefile``; "today" is passed in.
 Fields this version does not use are kept (``extra``) and reported in ``warnings``, never dropped
 silently.
 """

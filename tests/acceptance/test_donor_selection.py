@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_tce
 from everydonor.case import parse_case
+from everydonor.selection.catalogue import get_rule_set
 from everydonor.selection.ranking import rank_case
-from everydonor.selection.rules import get_rule_set
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = yaml.safe_load((Path(__file__).with_name("donor_selection.yaml")).read_text("utf-8"))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from everydonor.adapters.imgt import (
+from everydonor.adapters.reference.imgt import (
     IMGT_CITATIONS,
     build_from_folder,
     bundled_release_dir,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from everydonor.adapters.imgt import open_release
-from everydonor.adapters.pyard import load_pyard, offline_pyard
+from everydonor.adapters.reference.imgt import open_release
+from everydonor.adapters.reference.pyard import load_pyard, offline_pyard
 from everydonor.errors import ReferenceDataError
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from everydonor.adapters.imgt import load_kir_table, open_release, read_class_i_proteins
+from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_class_i_proteins
 from everydonor.hla.designation import parse_typing
 from everydonor.hla.kir import (
     KirLigand,

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from everydonor.adapters.imgt import bundled_release_dir, open_release, read_tce
+from everydonor.adapters.reference.imgt import bundled_release_dir, open_release, read_tce
 from everydonor.hla.designation import parse_typing
 from everydonor.hla.tce import TceAssignment, TceBasis, TceOutcome, TceTable, tce_outcome
 

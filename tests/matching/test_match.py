@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from everydonor.adapters.cli import main
-from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_tce
 from everydonor.case import parse_case
 from everydonor.matching.analysis import match_case
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_tce
 from everydonor.case import parse_case
+from everydonor.selection.catalogue import get_rule_set
 from everydonor.selection.ranking import rank_case
-from everydonor.selection.rules import Parameters, get_rule_set
+from everydonor.selection.rules import Parameters
 
 A = ["A*02:01", "C*01:02", "B*46:01", "DRB1*09:01", "DQB1*03:03"]
 B = ["A*24:02", "C*03:04", "B*40:01", "DRB1*12:01", "DQB1*03:01"]
@@ -182,10 +183,10 @@ def test_unrelated_donors_name_their_registry_and_donor_id(reducer) -> None:  # 
     """The case's registry and donor_id reach the match answer and the ranking's reasons."""
     from pathlib import Path
 
-    from everydonor.adapters.casefile import read_case
-    from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+    from everydonor.adapters.inputs.casefile import read_case
+    from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_tce
+    from everydonor.selection.catalogue import get_rule_set
     from everydonor.selection.ranking import rank_case
-    from everydonor.selection.rules import get_rule_set
 
     case = read_case(Path(__file__).resolve().parents[2] / "examples"
                      / "06-unrelated-donors-and-father.yaml")

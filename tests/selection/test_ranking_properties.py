@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from everydonor.adapters.imgt import load_kir_table, open_release, read_tce
+from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_tce
 from everydonor.case import parse_case
+from everydonor.selection.catalogue import get_rule_set
 from everydonor.selection.ranking import rank_case
-from everydonor.selection.rules import get_rule_set
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 

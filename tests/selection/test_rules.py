@@ -8,17 +8,10 @@ from typing import Any
 import pytest
 
 from everydonor.errors import InputError
+from everydonor.selection.catalogue import get_rule_set, rule_set_from_mapping, rule_set_names
 from everydonor.selection.criteria import COMPARISONS, dsa_band
 from everydonor.selection.ranking import short_citation
-from everydonor.selection.rules import (
-    Citation,
-    Confidence,
-    DonorType,
-    Parameters,
-    get_rule_set,
-    rule_set_from_mapping,
-    rule_set_names,
-)
+from everydonor.selection.rules import Citation, Confidence, DonorType, Parameters
 
 
 def test_builtin_rule_sets_and_aliases() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from everydonor.adapters.regimens import load_regimen, regimen_dir
+from everydonor.adapters.inputs.regimens import load_regimen, regimen_dir
 from everydonor.case import parse_case
 from everydonor.errors import InputError
 from everydonor.treatment.body import BsaFormula, body_surface_area, ideal_body_weight

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from everydonor.adapters.regimens import bundled_regimens, load_regimen, regimen_dir
+from everydonor.adapters.inputs.regimens import bundled_regimens, load_regimen, regimen_dir
 from everydonor.errors import InputError
 from everydonor.treatment.regimen import Basis, regimen_from_mapping
 

@@ -30,7 +30,7 @@ def grimm_patients() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def wmda_fs(reducer):  # type: ignore[no-untyped-def]
-    from everydonor.adapters.donorstore import read_frequency_file
+    from everydonor.adapters.search.frequencies import read_frequency_file
 
     return read_frequency_file(WMDA / "freqs.txt", reducer, name="wmda-set3")
 

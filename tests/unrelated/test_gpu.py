@@ -8,7 +8,7 @@ import importlib
 import numpy as np
 import pytest
 
-from everydonor.adapters.donor_search import patient_from_text
+from everydonor.adapters.search.runner import patient_from_text
 from everydonor.errors import InputError
 from everydonor.unrelated.search import plan_search, predict_rows
 from tests.unrelated.conftest import grimm_patients
@@ -16,7 +16,7 @@ from tests.unrelated.conftest import grimm_patients
 
 def _cupy_with_device():  # type: ignore[no-untyped-def]
     try:
-        from everydonor.adapters.gpu import array_module
+        from everydonor.adapters.search.gpu import array_module
 
         return array_module()
     except InputError:
@@ -24,7 +24,7 @@ def _cupy_with_device():  # type: ignore[no-untyped-def]
 
 
 def test_without_cupy_the_gpu_is_refused(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from everydonor.adapters import gpu
+    from everydonor.adapters.search import gpu
 
     real = importlib.import_module
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from everydonor.adapters.donor_search import patient_from_text
+from everydonor.adapters.search.runner import patient_from_text
 from everydonor.hla.locus import Locus
 from everydonor.unrelated.scan import LocusDictionary, PatientLocus, locus_lut, scan
 from everydonor.unrelated.search import plan_search, predict_rows, search_partition

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from everydonor.adapters.donor_search import dask_runner, patient_from_text, run_search
-from everydonor.adapters.donorstore import DonorStore, read_frequency_file
-from everydonor.adapters.imgt import open_release, read_tce
+from everydonor.adapters.donorstore import DonorStore
+from everydonor.adapters.reference.imgt import open_release, read_tce
+from everydonor.adapters.search.frequencies import read_frequency_file
+from everydonor.adapters.search.runner import dask_runner, patient_from_text, run_search
 from everydonor.errors import InputError
 from everydonor.unrelated.frequencies import parse_frequency_lines
 from tests.conftest import GRIMM, WMDA

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from everydonor.adapters.donor_search import patient_from_text
 from everydonor.adapters.donorstore import DonorStore
+from everydonor.adapters.search.runner import patient_from_text
 from everydonor.unrelated.prediction import percent
 from everydonor.unrelated.search import hits_to_predictions, plan_search, predict_rows
 from tests.conftest import WMDA

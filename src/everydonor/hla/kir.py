@@ -18,7 +18,7 @@ Sequences are IPD-IMGT/HLA ``fasta/{A,B,C}_prot.fasta``. Partial sequences often
 sequence without an anchor, or with an unusual residue, is left unclassified (reported as
 unknown, never guessed).
 
-Pure: sequences are read by ``everydonor.adapters.imgt``.
+Pure: sequences are read by ``everydonor.adapters.reference.imgt``.
 """
 
 from __future__ import annotations

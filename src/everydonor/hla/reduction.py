@@ -6,7 +6,7 @@ lookup per typing. Answers are those of py-ard's ``redux`` (proved on every alle
 release in ``tests/adapters/test_pyard_agreement.py``; the deliberate differences are listed in
 ARCHITECTURE.md).
 
-Example (``ref`` from ``everydonor.adapters.imgt.load_reference()``)::
+Example (``ref`` from ``everydonor.adapters.reference.imgt.load_reference()``)::
 
     r = Reducer(ref)
     r.reduce_text("A*01:01:01:01", Resolution.G)        # 'A*01:01:01G'

@@ -1,6 +1,6 @@
 """Reference tables of one IPD-IMGT/HLA release, as plain lookups.
 
-:class:`HlaReference` is a value: built once per release by ``everydonor.adapters.imgt`` (which
+:class:`HlaReference` is a value: built once per release by ``everydonor.adapters.reference.imgt`` (which
 reads the files and caches the result) or, in unit tests, from a few hand-written rows with
 :func:`build_reference`. Everything here is pure.
 

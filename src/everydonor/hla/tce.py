@@ -14,7 +14,7 @@ immunogenic group: the recipient → ``non_permissive_gvh`` (its antigens are th
 donor's T cells), the donor → ``non_permissive_hvg``. [M] the naming of the direction is to be
 verified against Fleischhauer 2012 before clinical use. Group 2a ranks with group 2 (number 2).
 
-Pure: rows are read by ``everydonor.adapters.imgt``.
+Pure: rows are read by ``everydonor.adapters.reference.imgt``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One entry per relative and per unrelated candidate (``../shared/spec/case-format.md``): HLA by
 locus and direction, DPB1 TCE permissiveness, KIR-ligand mismatch in the GvH direction,
 donor-specific antibodies, ABO, CMV serostatus pair and donor→recipient sex. Pure: the TCE and
-KIR tables are built by ``everydonor.adapters.imgt`` and passed in.
+KIR tables are built by ``everydonor.adapters.reference.imgt`` and passed in.
 """
 
 from __future__ import annotations

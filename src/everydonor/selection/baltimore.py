@@ -17,7 +17,6 @@ from everydonor.selection.rules import (
     Parameters,
     ParameterSource,
     RuleSet,
-    register_rule_set,
 )
 from everydonor.selection.sources import (
     CANAANI_ABO,
@@ -81,7 +80,7 @@ _CRITERIA = (
               (DEZERN,), M),
 )
 
-BALTIMORE_PTCY = register_rule_set(RuleSet(
+BALTIMORE_PTCY = RuleSet(
     name="baltimore", version="jhu-ptcy-1", platform="Baltimore/JHU PTCy",
     guideline="JHU PTCy practice (Luznik 2008; McCurdy 2018; DeZern prioritisation [M])",
     summary="Post-transplant cyclophosphamide platform donor selection (Johns Hopkins)",
@@ -115,4 +114,4 @@ BALTIMORE_PTCY = register_rule_set(RuleSet(
            "— the matched sibling stays first.",
            "Ranking = exclusions -> donor-type hierarchy -> criteria in order; the first "
            "criterion on which two donors differ decides."),
-), "baltimore@jhu-ptcy")
+)

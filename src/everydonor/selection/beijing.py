@@ -20,7 +20,6 @@ from everydonor.selection.rules import (
     Parameters,
     ParameterSource,
     RuleSet,
-    register_rule_set,
 )
 from everydonor.selection.sources import (
     CANAANI_ABO,
@@ -157,7 +156,7 @@ _NOTES = (
     "[S]).",
 )
 
-BEIJING_CSH2021 = register_rule_set(RuleSet(
+BEIJING_CSH2021 = RuleSet(
     name="beijing", version="csh2021-1", platform="Beijing G-CSF/ATG (GIAC)",
     guideline="CSH consensus 2021 update (Zhang XH et al. JHO 2021;14:145)",
     summary="Beijing Protocol donor selection, Chinese Society of Hematology 2021 update",
@@ -176,9 +175,9 @@ BEIJING_CSH2021 = register_rule_set(RuleSet(
                                         requires_experienced_centre=True, citation=CSH_2021,
                                         confidence=S),
     notes=_NOTES,
-), "beijing@csh2021")
+)
 
-BEIJING_CSH2018 = register_rule_set(RuleSet(
+BEIJING_CSH2018 = RuleSet(
     name="beijing@csh2018", version="csh2018-1", platform="Beijing G-CSF/ATG (GIAC)",
     guideline="CSH consensus 2018 (Xu L et al. JHO 2018)",
     summary="Beijing Protocol donor selection, CSH 2018 algorithm (matched sibling first)",
@@ -191,4 +190,4 @@ BEIJING_CSH2018 = register_rule_set(RuleSet(
     reads=tuple(r.replace(" and disease_risk (for the CSH 2021 switch)", "")
                 for r in _READS if not r.startswith("centre")),
     notes=_NOTES,
-))
+)

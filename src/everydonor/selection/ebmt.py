@@ -18,7 +18,6 @@ from everydonor.selection.rules import (
     Parameters,
     ParameterSource,
     RuleSet,
-    register_rule_set,
 )
 from everydonor.selection.sources import (
     CANAANI_ABO,
@@ -61,7 +60,7 @@ _CRITERIA = (
               (SFGMTC_2020,), M),
 )
 
-EBMT_2020 = register_rule_set(RuleSet(
+EBMT_2020 = RuleSet(
     name="ebmt", version="ebmt-haplo-2020-1", platform="EBMT haplo (platform-independent)",
     guideline="EBMT consensus on haplo donor selection (Ciurea SO et al. BMT 2020)",
     summary="EBMT consensus donor selection for haploidentical transplantation [M: order not "
@@ -91,4 +90,4 @@ EBMT_2020 = register_rule_set(RuleSet(
            "against the full text.",
            "KIR/NK alloreactivity is an EBMT criterion for T-cell-depleted grafts only; not "
            "weighed here (T-cell-replete platforms)."),
-), "ebmt@2020")
+)

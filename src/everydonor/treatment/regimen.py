@@ -5,7 +5,7 @@ and confidence), the donor's priming and harvests, graft targets and the monitor
 :func:`regimen_from_mapping` checks every field and refuses a broken file with an error that
 names the regimen, the line, the field and the value — a regimen is never half-read. A dose left
 ``null`` is legal in a file (a template a centre must fill in) but no order is ever computed from
-it. Pure: the YAML is read by ``everydonor.adapters.regimens``.
+it. Pure: the YAML is read by ``everydonor.adapters.inputs.regimens``.
 """
 
 from __future__ import annotations

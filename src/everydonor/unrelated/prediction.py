@@ -13,7 +13,7 @@ potential match. Integer percentages for comparison with published tables round 
 (:func:`percent`).
 
 The kernel (:func:`mismatch_sums`) is written against the array namespace passed in (``xp``):
-NumPy here, CuPy on a GPU (``everydonor.adapters.gpu``), with the same operations in the same
+NumPy here, CuPy on a GPU (``everydonor.adapters.search.gpu``), with the same operations in the same
 order. Pure.
 """
 

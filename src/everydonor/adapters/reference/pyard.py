@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from everydonor.adapters.imgt import (
+from everydonor.adapters.reference.imgt import (
     ReleaseFolder,
     default_cache_dir,
     open_release,

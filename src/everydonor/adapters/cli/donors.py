@@ -20,12 +20,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from everydonor.adapters.cli.common import NOTICE, Context, write_output
 from everydonor.errors import InputError
 
 EXIT_REJECTED_ROWS = 1
 
 
-def register(sub: Any, context: type, write_output: Any, notice: str) -> None:
+def register(sub: Any) -> None:
     """Add the ``donors`` command to the main parser's subcommands."""
     donors = sub.add_parser("donors", help="unrelated donors: import a registry into a donor "
                             "store, install frequency sets, search with match probabilities")
@@ -47,7 +48,7 @@ def register(sub: Any, context: type, write_output: Any, notice: str) -> None:
                      help="progress bar on stderr (default: when stderr is a terminal)")
     imp.add_argument("--report", choices=["json", "text"], default="text",
                      help="the import report on stdout (default text)")
-    imp.set_defaults(func=lambda a: cmd_import(a, context, write_output))
+    imp.set_defaults(func=cmd_import)
 
     srch = dsub.add_parser("search", help="search a store for a patient: mismatch scan, match "
                            "probabilities for every candidate, ranked list")
@@ -70,7 +71,7 @@ def register(sub: Any, context: type, write_output: Any, notice: str) -> None:
     srch.add_argument("--device", choices=["cpu", "gpu"], default="cpu",
                       help="where the probability kernel runs (gpu needs CuPy and a CUDA device)")
     srch.add_argument("-o", "--output", metavar="FILE", help="write to FILE (whole or nothing)")
-    srch.set_defaults(func=lambda a: cmd_search(a, context, write_output, notice))
+    srch.set_defaults(func=cmd_search)
 
     freq = dsub.add_parser("frequencies", help="install or list haplotype-frequency sets")
     fsub = freq.add_subparsers(dest="freq_action", required=True, parser_class=type(donors))
@@ -80,10 +81,10 @@ def register(sub: Any, context: type, write_output: Any, notice: str) -> None:
     add.add_argument("--name", required=True)
     add.add_argument("--population")
     add.add_argument("--registry")
-    add.set_defaults(func=lambda a: cmd_frequencies(a, context))
+    add.set_defaults(func=cmd_frequencies)
     lst = fsub.add_parser("list", help="list the store's frequency sets")
     lst.add_argument("--store", required=True, metavar="DIR")
-    lst.set_defaults(func=lambda a: cmd_frequencies(a, context))
+    lst.set_defaults(func=cmd_frequencies)
 
     info = dsub.add_parser("info", help="what a store holds: donors, partitions, typings, "
                            "imports, frequency sets")
@@ -106,10 +107,10 @@ def _progress(enabled: bool | None) -> Any:
     return update, bar
 
 
-def cmd_import(args: argparse.Namespace, context: type, write_output: Any) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     from everydonor.adapters.donorstore import DonorStore
 
-    ctx = context(args)
+    ctx = Context(args)
     if args.partition_rows < 1000:
         raise InputError("--partition-rows must be at least 1000", field="--partition-rows",
                          value=str(args.partition_rows))
@@ -154,46 +155,26 @@ def cmd_import(args: argparse.Namespace, context: type, write_output: Any) -> in
     return EXIT_REJECTED_ROWS if report.rejected else 0
 
 
-def frequency_set_of(store: Any, choice: str | None, reducer: Any) -> Any:
-    """The set ``--frequencies`` names: installed in the store, or a file; else the store's only
-    set; None when it has none."""
-    from everydonor.adapters.donorstore import read_frequency_file
-
-    sets = store.manifest.get("frequency_sets", {})
-    if choice is None:
-        if len(sets) == 1:
-            return store.frequency_set(next(iter(sets)), reducer)
-        if len(sets) > 1:
-            raise InputError(f"the store has {len(sets)} frequency sets ({', '.join(sorted(sets))})"
-                             "; choose one with --frequencies", field="--frequencies")
-        return None
-    if choice in sets:
-        return store.frequency_set(choice, reducer)
-    if Path(choice).expanduser().is_file():
-        return read_frequency_file(Path(choice), reducer)
-    raise InputError(f"--frequencies {choice!r} is neither a set installed in the store "
-                     f"({', '.join(sorted(sets)) or 'none'}) nor a file", field="--frequencies",
-                     value=choice)
-
 
 def _patient(args: argparse.Namespace, ctx: Any) -> Any:
-    from everydonor.adapters.donor_search import patient_from_person, patient_from_text
+    from everydonor.adapters.search.runner import patient_from_person, patient_from_text
 
     text = args.patient
     p = Path(text).expanduser()
     if p.suffix.lower() in (".yaml", ".yml", ".json") or (p.is_file() and "*" not in text):
-        from everydonor.adapters.casefile import read_case
+        from everydonor.adapters.inputs.casefile import read_case
 
         return patient_from_person(read_case(p).patient, ctx.reducer)
     return patient_from_text(text, ctx.reducer)
 
 
-def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notice: str) -> int:
-    from everydonor.adapters.donor_search import dask_runner, local_runner, run_search
+def cmd_search(args: argparse.Namespace) -> int:
     from everydonor.adapters.donorstore import DonorStore
-    from everydonor.adapters.imgt import open_release, read_tce
+    from everydonor.adapters.reference.imgt import open_release, read_tce
+    from everydonor.adapters.search.frequencies import frequency_set_of
+    from everydonor.adapters.search.runner import dask_runner, local_runner, run_search
 
-    ctx = context(args)
+    ctx = Context(args)
     store = DonorStore.open(args.store)
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1", field="--limit", value=str(args.limit))
@@ -205,7 +186,7 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
     client: Any = None
     scratch: str | None = None
     if args.device == "gpu":
-        from everydonor.adapters.gpu import array_module
+        from everydonor.adapters.search.gpu import array_module
 
         runner = local_runner(array_module())
     if args.dask:
@@ -241,14 +222,14 @@ def cmd_search(args: argparse.Namespace, context: type, write_output: Any, notic
     if args.format == "json":
         write_output(json.dumps(run.document, indent=2, ensure_ascii=False), args.output)
     elif args.format == "case":
-        from everydonor.adapters.donor_search import case_entries
+        from everydonor.adapters.search.runner import case_entries
 
         entries = {"unrelated": case_entries(run.hits, fs), "notes": [
             f"from everydonor donors search of {store.path} for patient {patient.id}",
-            notice]}
+            NOTICE]}
         write_output(json.dumps(entries, indent=2, ensure_ascii=False), args.output)
     else:
-        write_output(render_search_text(run.document, notice), args.output)
+        write_output(render_search_text(run.document, NOTICE), args.output)
     return 0
 
 
@@ -291,12 +272,12 @@ def render_search_text(doc: dict[str, Any], notice: str) -> str:
     return "\n".join(lines)
 
 
-def cmd_frequencies(args: argparse.Namespace, context: type) -> int:
+def cmd_frequencies(args: argparse.Namespace) -> int:
     from everydonor.adapters.donorstore import DonorStore
 
     store = DonorStore.open(args.store)
     if args.freq_action == "add":
-        ctx = context(args)
+        ctx = Context(args)
         fs = store.add_frequency_set(Path(args.file), args.name, ctx.reducer,
                                      population=args.population, registry=args.registry)
         print(json.dumps({"installed": fs.describe(), "warnings": list(fs.warnings)},

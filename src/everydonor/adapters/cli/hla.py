@@ -1,0 +1,170 @@
+"""``everydonor hla check|reduce|expand``: HLA typings against the release."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from everydonor.adapters.cli.common import (
+    EXIT_BAD_INPUT,
+    NOTICE,
+    Context,
+)
+from everydonor.errors import EverydonorError, InputError
+from everydonor.hla.designation import expand, parse_typing
+from everydonor.hla.glstring import is_gl_string, map_tokens, parse_gl
+from everydonor.hla.reference import Resolution
+
+
+def _example_path() -> Path:
+    return Path(str(resources.files("everydonor") / "data" / "examples" / "typings.txt"))
+
+
+def _read_typings_file(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read typings file {str(path)!r}: {exc.strerror}",
+                         value=str(path), field="--file") from exc
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def _typings(args: argparse.Namespace) -> list[str]:
+    items: list[str] = list(args.typings or [])
+    if args.file:
+        items += _read_typings_file(Path(args.file))
+    if args.example:
+        items += _read_typings_file(_example_path())
+    if not items:
+        raise InputError("no typings given: pass TYPING arguments, --file FILE or --example",
+                         field="TYPING")
+    return items
+
+
+def _reduce_one(ctx: Context, text: str, to: Resolution) -> dict[str, Any]:
+    if is_gl_string(text):
+        gl = parse_gl(text)
+        reduced = map_tokens(gl, lambda t: ctx.reducer.reduce(parse_typing(t), to).output or t)
+        return {"input": text, "output": reduced.format(), "kind": "gl_string"}
+    return ctx.reducer.reduce(parse_typing(text), to).to_dict()
+
+
+def _check_one(ctx: Context, text: str) -> dict[str, Any]:
+    tokens = parse_gl(text).tokens() if is_gl_string(text) else [text]
+    parts = []
+    for token in tokens:
+        typing = parse_typing(token)
+        alleles = expand(typing, ctx.ref, ctx.macs)
+        parts.append({"typing": token, "kind": typing.kind.value,
+                      "locus": typing.locus.value if typing.locus else None,
+                      "alleles": len(alleles), "ambiguous": len(alleles) > 1})
+    out: dict[str, Any] = {"input": text, "valid": True}
+    if len(parts) == 1:
+        out.update({k: v for k, v in parts[0].items() if k != "typing"})
+    else:
+        out["kind"] = "gl_string"
+        out["ambiguous"] = any(p["ambiguous"] for p in parts)
+        out["parts"] = parts
+    return out
+
+
+def _expand_one(ctx: Context, text: str) -> dict[str, Any]:
+    if is_gl_string(text):
+        gl = parse_gl(text)
+        expanded = map_tokens(gl, lambda t: "/".join(expand(parse_typing(t), ctx.ref, ctx.macs))
+                              or t)
+        return {"input": text, "output": expanded.format(), "kind": "gl_string"}
+    typing = parse_typing(text)
+    alleles = expand(typing, ctx.ref, ctx.macs)
+    return {"input": text, "kind": typing.kind.value, "alleles": list(alleles),
+            "count": len(alleles)}
+
+
+def _run_each(ctx: Context, items: Sequence[str],
+              fn: Callable[[Context, str], dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                                     list[EverydonorError]]:
+    results, errors = [], []
+    for item in items:
+        try:
+            results.append(fn(ctx, item))
+        except EverydonorError as exc:
+            if exc.value is None:
+                exc.value = item
+            if exc.release is None and ctx._ref is not None:
+                exc.release = ctx._ref.release
+            errors.append(exc)
+            results.append({"input": item, "valid": False, "error": exc.to_dict()})
+    return results, errors
+
+
+def cmd_hla(args: argparse.Namespace) -> int:
+    ctx = Context(args)
+    items = _typings(args)
+    if args.action == "reduce":
+        to = Resolution(args.to)
+        results, errors = _run_each(ctx, items, lambda c, t: _reduce_one(c, t, to))
+    elif args.action == "check":
+        results, errors = _run_each(ctx, items, _check_one)
+    else:
+        results, errors = _run_each(ctx, items, _expand_one)
+
+    if errors and args.action != "check":
+        for exc in errors:
+            print(f"everydonor: {exc}", file=sys.stderr)
+        print(f"everydonor: {len(errors)} of {len(items)} typings refused; nothing written",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    document: dict[str, Any] = {"release": ctx.ref.release}
+    if args.action == "reduce":
+        document["to"] = args.to
+    document["results"] = results
+    document["provenance"] = ctx.provenance()
+    if args.format == "json":
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+    else:
+        text = _render_text(args.action, results, document)
+    print(text)
+    if errors:
+        for exc in errors:
+            print(f"everydonor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _render_text(action: str, results: list[dict[str, Any]], document: dict[str, Any]) -> str:
+    lines = [f"# IPD-IMGT/HLA {document['release']} — {NOTICE}"]
+    width = max((len(r["input"]) for r in results), default=10)
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['input']:<{width}}  INVALID  {r['error']['message']}")
+        elif action == "reduce":
+            out = r.get("output") or f"(none: {r.get('note', '')})"
+            note = f"   [{r['note']}]" if r.get("output") and r.get("note") else ""
+            lines.append(f"{r['input']:<{width}}  →  {out}{note}")
+        elif action == "check":
+            amb = "ambiguous" if r.get("ambiguous") else "unambiguous"
+            lines.append(f"{r['input']:<{width}}  valid  {r.get('kind')}  {amb}")
+        else:
+            out = r.get("output") or "/".join(r.get("alleles", []))
+            lines.append(f"{r['input']:<{width}}  =  {out}")
+    return "\n".join(lines)
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the main parser."""
+    hla = sub.add_parser("hla", help="check, reduce or expand HLA typings")
+    hla.add_argument("action", choices=["check", "reduce", "expand"])
+    hla.add_argument("typings", nargs="*", metavar="TYPING",
+                     help="allele, allele string, MAC, XX code, G/P group, serology or GL string")
+    hla.add_argument("--to", choices=[r.value for r in Resolution], default=Resolution.LGX.value,
+                     help="target of reduce (default lgx)")
+    hla.add_argument("--file", metavar="FILE", help="read typings from FILE, one per line")
+    hla.add_argument("--example", action="store_true", help="use the bundled example typings")
+    hla.add_argument("--format", choices=["json", "text"], default="json")
+    hla.set_defaults(func=cmd_hla)

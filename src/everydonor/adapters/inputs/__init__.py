@@ -1,0 +1,1 @@
+"""Input files the user hands in: case files (JSON/YAML) and regimen files (bundled or a centre's)."""

@@ -1,0 +1,1 @@
+"""Unrelated-donor search over a donor store: the runner (here or on Dask), frequency files, GPU."""
