@@ -10,9 +10,9 @@ next donor.
 Confidence follows ``../shared/spec/clinical-beijing.md``: ``S`` confirmed in the cited source,
 ``S-part`` partly confirmed, ``M`` not yet verified (kept visible in every output).
 
-A centre adds its own rule set (see :mod:`everydonor.selection.catalogue`) either as a module (build a :class:`RuleSet`, call
-:func:`register_rule_set`) or as a mapping (YAML/JSON, read by the command line) given to
-:func:`rule_set_from_mapping`, which starts from a named base set and overrides its parameters,
+A centre adds its own rule set (:mod:`everydonor.selection.catalogue`) either as a module
+(build a :class:`RuleSet`, call :func:`~everydonor.selection.catalogue.register_rule_set`) or as a mapping (YAML/JSON, read by the command line) given to
+:func:`~everydonor.selection.catalogue.rule_set_from_mapping`, which starts from a named base set and overrides its parameters,
 criteria order and hierarchy; what it changed is recorded in the rule set itself.
 """
 
