@@ -10,10 +10,11 @@ next donor.
 Confidence follows ``../shared/spec/clinical-beijing.md``: ``S`` confirmed in the cited source,
 ``S-part`` partly confirmed, ``M`` not yet verified (kept visible in every output).
 
-A centre adds its own rule set (:mod:`everydonor.selection.catalogue`) either as a module
-(build a :class:`RuleSet`, call :func:`~everydonor.selection.catalogue.register_rule_set`) or as a mapping (YAML/JSON, read by the command line) given to
-:func:`~everydonor.selection.catalogue.rule_set_from_mapping`, which starts from a named base set and overrides its parameters,
-criteria order and hierarchy; what it changed is recorded in the rule set itself.
+A centre adds its own rule set through :mod:`everydonor.selection.catalogue`: as a module
+(build a :class:`RuleSet`, call ``register_rule_set``) or as a mapping (YAML/JSON, read by the
+command line) given to ``rule_set_from_mapping``, which starts from a named base set and
+overrides its parameters, criteria order and hierarchy; what it changed is recorded in the rule
+set itself.
 """
 
 from __future__ import annotations
