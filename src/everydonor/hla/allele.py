@@ -82,13 +82,29 @@ def split_locus(text: str) -> tuple[str, str]:
 
 def require_locus(name: str, text: str) -> Locus:
     locus = parse_locus(name)
+    if locus is None and not name.removeprefix("HLA-"):
+        raise InvalidHlaName(f"{text!r} has no locus before '*' (expected e.g. 'A*02:01')",
+                             value=text)
     if locus is None:
         supported = ", ".join(locus.value for locus in Locus)
         raise InvalidHlaName(
-            f"{text!r}: {name!r} is not a typing locus everydonor supports ({supported})",
+            f"{text!r}: {name!r} is not a typing locus everydonor supports ({supported})"
+            + case_hint(name),
             value=text,
         )
     return locus
+
+
+def case_hint(name: str) -> str:
+    """A hint when ``name`` is a locus written in lower case (``"a"``, ``"Drb1"``), else ``""``.
+
+    HLA names are case-sensitive (``G`` and ``g`` groups differ), so they are never corrected
+    silently; the message says what to write.
+    """
+    upper = name.upper()
+    if upper != name and parse_locus(upper) is not None:
+        return f"; HLA names are case-sensitive: write the locus in upper case ({upper!r})"
+    return ""
 
 
 def parse_allele(text: str) -> Allele:
@@ -119,11 +135,24 @@ def _explain_allele(text: str) -> str:
         return f"{text!r} is not an allele name: expected LOCUS*FIELD:FIELD, e.g. 'A*02:01'"
     _, _, fields = body.partition("*")
     if not fields:
-        return f"{text!r} has no fields after '*'"
+        return f"{text!r} has no fields after '*' (a truncated name)"
+    if any(ch.isspace() for ch in body):
+        return f"{text!r} has whitespace inside the name; write it without spaces"
     parts = fields.rstrip("NLSCAQ").split(":")
+    if "" in parts:
+        if fields.endswith(":"):
+            return f"{text!r} ends with ':' (a truncated name: the last field is missing)"
+        return f"{text!r} has an empty field (a ':' with no digits on one side)"
     if len(parts) > 4:
         return f"{text!r} has {len(parts)} fields; allele names have at most 4"
+    suffix = fields[-1]
+    if suffix in "nlscaqp" and all(part.isdigit() for part in fields[:-1].split(":")):
+        return (f"{text!r}: the suffix {suffix!r} must be upper case ({suffix.upper()!r}); "
+                "HLA names are case-sensitive")
     for part in parts:
+        if part.isalpha() and not part.isupper():
+            return (f"{text!r}: field {part!r} is not numeric (MAC and XX codes are upper case: "
+                    f"{part.upper()!r}; HLA names are case-sensitive)")
         if not part.isdigit():
             return f"{text!r}: field {part!r} is not numeric"
         if not 2 <= len(part) <= 4:

@@ -20,6 +20,15 @@ serology           ``A2``, ``B44``, ``Cw7``,      every allele whose WHO equival
 
 Parsing checks form only (:class:`InvalidHlaName`); :func:`expand` checks existence in the
 release (:class:`UnknownAllele`, :class:`UnknownMacCode`). Ambiguity is a result.
+
+Untyped is said only by ``UUUU``, ``NEW`` or ``NT`` (any case, optionally as ``LOCUS*UUUU``) or
+by an empty value (a blank cell); whitespace around a whole value is dropped. Everything else
+that is not a name is refused, naming the value and what is wrong — never read as untyped: a
+truncated name (``A*``, ``HLA-``, ``A*01:``), an empty allele-string member (``A*01:01/``,
+``A*01:01//A*01:02``), separators alone (``/``, ``+``), whitespace inside a name
+(``A*01:01 N``), a GL operator in a single typing (``A*01:01+``) and lower-case loci or
+antigens (``a*01:01``, ``dr15``: names are case-sensitive, ``G`` and ``g`` groups differ).
+``tests/hla/test_edge_spellings.py`` pins each spelling.
 """
 
 from __future__ import annotations
@@ -85,26 +94,69 @@ def parse_typing(text: str) -> Typing:
         raise InvalidHlaName(f"{text!r} is not text", value=repr(text))
     raw = text.strip()
     body = raw.removeprefix("HLA-")
+    if raw and not body:
+        raise InvalidHlaName(f"{raw!r} is a truncated name: nothing after 'HLA-'", value=raw)
     if body.upper() in UNTYPED_TOKENS:
         return Typing(raw, TypingKind.UNTYPED, None)
     if looks_like_serology(body):
         antigen = parse_antigen(body)
         return Typing(raw, TypingKind.SEROLOGY, antigen.locus, antigen=antigen)
-    if any(op in body for op in "+^|~"):
+    if not any(ch.isalnum() for ch in body):
         raise InvalidHlaName(
-            f"{raw!r} is a GL string, not a single typing; give one typing (or use a GL string field)",
+            f"{raw!r} is not a typing: it holds no locus, allele or antigen name", value=raw)
+    ops = [op for op in "+^|~" if op in body]
+    if ops:
+        raise InvalidHlaName(
+            f"{raw!r} contains the GL string operator {ops[0]!r}, so it is not a single typing; "
+            "give one typing (or use a GL string field)",
             value=raw,
         )
+    _refuse_inner_whitespace(raw)
+    if "*" not in body:
+        _refuse_lower_case_antigen(raw, body)
     locus_name, rest = split_locus(body)
-    if rest.upper() in UNTYPED_TOKENS:
-        return Typing(raw, TypingKind.UNTYPED, require_locus(locus_name, raw))
     locus = require_locus(locus_name, raw)
+    if not rest:
+        raise InvalidHlaName(
+            f"{raw!r} is a truncated name: nothing after '*' (an untyped locus is left out, "
+            f"or written {locus.value + '*UUUU'!r})",
+            value=raw, locus=locus.value)
+    if rest.upper() in UNTYPED_TOKENS:
+        return Typing(raw, TypingKind.UNTYPED, locus)
     try:
         return _parse_with_locus(raw, locus, rest)
     except InvalidHlaName as exc:
         if exc.locus is None:
             exc.locus = locus.value
         raise
+
+
+def _refuse_inner_whitespace(raw: str) -> None:
+    """Whitespace around a whole value (and around ``/``) is dropped; inside a name it is an
+    error: ``A*01:01 N`` is not silently ``A*01:01N``, nor ``A*01: 01`` ``A*01:01``."""
+    for member in raw.split("/"):
+        name = member.strip()
+        if any(ch.isspace() for ch in name):
+            which = "" if name == raw else f" {name!r}"
+            raise InvalidHlaName(
+                f"{raw!r} has whitespace inside the name{which}; write names without spaces",
+                value=raw,
+            )
+
+
+def _refuse_lower_case_antigen(raw: str, body: str) -> None:
+    """``a2``, ``dr15``, ``cw7``: serology in the wrong case is named, never corrected."""
+    m = re.match(r"^(?P<prefix>[A-Za-z]+)(?P<number>\d{1,4})$", body)
+    if m is None:
+        return
+    prefix = m.group("prefix")
+    fixed = prefix.capitalize() if prefix.lower() in ("cw", "bw") else prefix.upper()
+    if fixed != prefix and looks_like_serology(fixed + m.group("number")):
+        raise InvalidHlaName(
+            f"{raw!r}: serological antigen names are case-sensitive; write "
+            f"{fixed + m.group('number')!r}",
+            value=raw,
+        )
 
 
 def _parse_with_locus(raw: str, locus: Locus, rest: str) -> Typing:
@@ -130,6 +182,17 @@ def _parse_with_locus(raw: str, locus: Locus, rest: str) -> Typing:
 
 
 def _parse_allele_string(raw: str, locus: Locus, rest: str) -> Typing:
+    try:
+        return _allele_string_members(raw, locus, rest)
+    except InvalidHlaName as exc:
+        if repr(raw) not in exc.message:  # a member's own error: say which value it is in
+            exc.message = f"{raw!r}: member {exc.message}"
+            exc.args = (exc.message,)
+            exc.value = raw
+        raise
+
+
+def _allele_string_members(raw: str, locus: Locus, rest: str) -> Typing:
     members: list[Allele] = []
     first: Allele | None = None
     for index, token in enumerate(rest.split("/")):
@@ -137,7 +200,10 @@ def _parse_allele_string(raw: str, locus: Locus, rest: str) -> Typing:
         if index == 0:
             token = f"{locus.value}*{token}"
         if not token:
-            raise InvalidHlaName(f"{raw!r} has an empty member in its allele string", value=raw)
+            where = "ends with '/'" if index == rest.count("/") else "has '//'"
+            raise InvalidHlaName(
+                f"{raw!r} {where}: an empty member in its allele string (a truncated or "
+                "mistyped list)", value=raw)
         if "*" in token:
             loc_name, fields = split_locus(token)
             if require_locus(loc_name, raw) is not locus:

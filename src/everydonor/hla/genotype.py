@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from everydonor.errors import EverydonorError, InvalidHlaName
+from everydonor.hla.allele import case_hint
 from everydonor.hla.designation import Typing, TypingKind, parse_typing
 from everydonor.hla.glstring import AlleleList, GlString, Haplotype, parse_gl
 from everydonor.hla.locus import LOCUS_ORDER, Locus, parse_locus
@@ -128,8 +129,9 @@ def phenotype_from_mapping(hla: Mapping[str, Sequence[str]], *, person: str | No
         locus = parse_locus(name) if isinstance(name, str) else None
         if locus is None:
             supported = ", ".join(loc.value for loc in Locus)
-            raise InvalidHlaName(f"{name!r} is not a typing locus ({supported})", value=name,
-                                 field=f"hla.{name}", person=person)
+            hint = case_hint(name) if isinstance(name, str) else ""
+            raise InvalidHlaName(f"{name!r} is not a typing locus ({supported}){hint}",
+                                 value=str(name), field=f"hla.{name}", person=person)
         genotype = locus_genotype(locus, typings, person=person)
         if not genotype.untyped:
             loci[locus] = (genotype,)

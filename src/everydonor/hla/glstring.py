@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 from everydonor.errors import InvalidHlaName
 
-_TOKEN_RE = re.compile(r"^(?:HLA-)?[A-Za-z][A-Za-z0-9]*\*?[A-Za-z0-9:]*$")
+#: A token's shape: a locus or antigen, optionally ``*`` and non-empty ``:``-separated fields.
+#: Case and fields are judged when a token is read as a typing (``parse_typing``).
+_TOKEN_RE = re.compile(r"^(?:HLA-)?[A-Za-z][A-Za-z0-9]*(?:\*[A-Za-z0-9]+(?::[A-Za-z0-9]+)*)?$")
+#: What an empty operand of each operator is, for the message.
+_EMPTY = {"^": "an empty locus block", "|": "an empty genotype in a genotype list",
+          "+": "an empty copy in a genotype", "~": "an empty member of a haplotype",
+          "/": "an empty member in an allele list"}
 _CODE_RE = re.compile(r"^(?P<ns>[a-z]+)#(?P<version>[0-9][0-9.]*)#(?P<body>.*)$", re.S)
 
 
@@ -124,8 +130,8 @@ def parse_gl(text: str) -> GlString:
                         token = _nonempty(token, "/", text)
                         if not _TOKEN_RE.match(token):
                             raise InvalidHlaName(
-                                f"GL string {text!r}: {token!r} is not an allele, code or "
-                                "antigen name", value=text)
+                                f"GL string {text!r}: {token!r} {_token_problem(token)}",
+                                value=text)
                         tokens.append(token.removeprefix("HLA-"))
                     alleles.append(AlleleList(tuple(tokens)))
                 copies.append(Haplotype(tuple(alleles)))
@@ -141,8 +147,28 @@ def parse_gl(text: str) -> GlString:
 def _nonempty(part: str, op: str, text: str) -> str:
     stripped = part.strip()
     if not stripped:
-        raise InvalidHlaName(f"GL string {text!r} has an empty operand around {op!r}", value=text)
+        raise InvalidHlaName(
+            f"GL string {text!r} has an empty operand around {op!r} ({_EMPTY[op]})", value=text)
     return stripped
+
+
+def _token_problem(token: str) -> str:
+    """What is wrong with a token that is not a name (for the message)."""
+    body = token.removeprefix("HLA-")
+    if any(ch.isspace() for ch in token):
+        return "has whitespace inside the name; write names without spaces"
+    if not body:
+        return "is a truncated name: nothing after 'HLA-'"
+    if body.endswith("*"):
+        return "is a truncated name: nothing after '*'"
+    if body.startswith("*"):
+        return "has no locus before '*'"
+    _, star, fields = body.partition("*")
+    if star and fields.endswith(":"):
+        return "ends with ':' (a truncated name: the last field is missing)"
+    if star and "" in fields.split(":"):
+        return "has an empty field (a ':' with no digits on one side)"
+    return "is not an allele, code or antigen name"
 
 
 def map_tokens(gl: GlString, fn: Callable[[str], str]) -> GlString:
