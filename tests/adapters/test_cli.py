@@ -146,3 +146,23 @@ def test_family_bad_case_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "person 'P1', field 'hla.A'" in err and "A*0201" in err
     code, out, err = run(capsys, "family")
     assert code == 2 and "no case file given" in err
+
+
+def test_match_text_reads_yes_no_not_recorded(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    unrelated = str(examples / "06-unrelated-donors-and-father.yaml")
+    for case in ("--example", unrelated,
+                 str(examples / "05-siblings-only-missing-information.yaml")):
+        code, out, _ = run(capsys, "match", case, "--format", "text")
+        assert code == 0
+        assert not set(re.findall(r"[A-Za-z]+", out)) & {"True", "False", "None"}, out
+    code, out, _ = run(capsys, "match", "--example", "--format", "text")
+    assert "S2 " in out and "KIR-ligand mismatch GvH unknown (HLA-A, -B or -C not typed" in out
+    assert "KIR-ligand mismatch GvH no" in out and "ABO not recorded" in out
+    code, out, _ = run(capsys, "match", unrelated, "--format", "text")
+    assert "KIR-ligand mismatch GvH yes" in out
+    code, out, _ = run(capsys, "match", "--example")
+    donors = {d["id"]: d for d in json.loads(out)["donors"]}
+    assert donors["S2"]["kir_ligand_mismatch_gvh"] is None and donors["S4"]["abo"] is None

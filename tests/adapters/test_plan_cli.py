@@ -95,3 +95,60 @@ def test_followup_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert status == 0 and "MRD status: POSITIVE" in out and "Modified DLI" in out
     status, _, err = run(capsys, "followup", str(case), "--day0", "2027-02-01")
     assert status == 2 and "before day 0" in err
+
+
+RAW_TOKENS = ("True", "False", "None")
+
+
+def _tokens(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"[A-Za-z]+", text))
+
+
+def test_plan_every_output_shows_the_rounded_dose_and_the_exact_figure(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("plan", "--example", "--regimen", "beijing-mac-malignancy", "--day0", "2026-12-15",
+            "--donor", "S2")
+    _, out, _ = run(capsys, *argv)
+    sem = next(o for o in json.loads(out)["orders"] if o["drug"] == "semustine")
+    assert (sem["dose"], sem["dose_rounded"], sem["rounding"]["kind"]) == (450.625, 451, "display")
+    assert {"dose", "unit", "per_administration", "arithmetic"} <= set(sem)  # keys kept
+    _, out, _ = run(capsys, *argv, "--format", "text")
+    row = next(ln for ln in out.splitlines() if " semustine " in ln)
+    assert row.split()[3:7] == ["451", "450.625", "mg", "PO"] and "display" in row
+    assert "display rounding — the pharmacy rounds to the product" in out
+    _, out, _ = run(capsys, *argv, "--format", "html")
+    assert "451 mg" in out and "exact 450.625 mg" in out and "display rounding" in out
+    assert "the pharmacy rounds to the product" in out
+    _, out, _ = run(capsys, *argv, "--format", "ics")
+    unfolded = out.replace("\r\n ", "")
+    assert "SUMMARY:Day -3: semustine PO 451 mg (exact 450.625 mg)" in unfolded
+    assert "display rounding — the pharmacy rounds to the product" in unfolded
+    target = tmp_path / "plan.pdf"
+    assert main([*argv, "--format", "pdf", "-o", str(target)]) == 0
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(str(target)).pages)
+    assert "451 mg" in text and "exact 450.625 mg" in text
+
+
+def test_followup_text_reads_yes_no_not_recorded(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    case = tmp_path / "fu.json"
+    case.write_text(json.dumps({
+        "format": "everydonor.case/1", "patient": {"id": "P", "age": 40, "weight_kg": 70},
+        "follow_up": {"mrd": [
+            {"date": "2027-01-14", "wt1_pct": 0.4, "flow": "negative"},
+            {"date": "2027-02-13", "wt1_pct": 0.9},
+            {"date": "2027-03-15", "flow": "positive",
+             "fusion": {"name": "RUNX1::RUNX1T1", "positive": True}},
+            {"date": "2027-04-15", "fusion": {"name": "RUNX1::RUNX1T1", "positive": False}}]}}))
+    status, out, _ = run(capsys, "followup", str(case), "--day0", "2026-12-15", "--format",
+                         "text")
+    assert status == 0 and not _tokens(out) & set(RAW_TOKENS), out
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip().startswith("+")}
+    assert rows["+30"].split()[2:5] == ["0.4", "no", "no"]
+    assert "0.9  yes           not recorded   not recorded" in rows["+60"]
+    assert "not recorded  not recorded  yes            RUNX1::RUNX1T1 positive" in rows["+90"]
+    assert rows["+121"].endswith("RUNX1::RUNX1T1 negative")
+    _, out, _ = run(capsys, "followup", str(case), "--day0", "2026-12-15")
+    assert json.loads(out)["results"][1]["flow_positive"] is None  # JSON unchanged

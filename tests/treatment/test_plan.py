@@ -42,7 +42,7 @@ def test_every_dose_by_hand(weight: float, height: float) -> None:
     plan = plan_regimen(MAC, case.patient, DAY0)
     bsa = round(math.sqrt(height * weight / 3600), 4)  # Mosteller, as the plan shows it
     assert plan["patient"]["bsa_m2"] == bsa and plan["patient"]["bsa_formula"] == "mosteller"
-    r3 = lambda x: round(x, 3)  # noqa: E731
+    r3 = lambda x: round(x, 6)  # noqa: E731  (the exact figure, without float noise)
     assert doses(plan, "cytarabine") == [(-10, r3(4 * 1000 * bsa)), (-9, r3(4 * 1000 * bsa))]
     assert doses(plan, "busulfan") == [(d, r3(0.8 * weight * 4)) for d in (-8, -7, -6)]
     bu = next(o for o in plan["orders"] if o["line"] == "busulfan")
@@ -85,7 +85,7 @@ def test_dubois_and_published_mosteller_value() -> None:
                         bsa_formula=BsaFormula.DUBOIS)
     bsa = round(0.007184 * w ** 0.425 * h ** 0.725, 4)
     assert plan["patient"]["bsa_formula"] == "dubois"
-    assert doses(plan, "semustine") == [(-3, round(250 * bsa, 3))]
+    assert doses(plan, "semustine") == [(-3, round(250 * bsa, 6))]
     # Devine: 50 kg + 2.3 kg per inch over 60 inches (men); 45.5 kg (women)
     assert ideal_body_weight(180, True).value == pytest.approx(50 + 2.3 * (180 / 2.54 - 60))
     assert ideal_body_weight(160, False).value == pytest.approx(45.5 + 2.3 * (160 / 2.54 - 60))
@@ -173,11 +173,14 @@ def test_weight_bases_caps_and_rounding_on_a_centre_line() -> None:
     plan = plan_regimen(regimen, case.patient, DAY0)
     ibw = 50 + 2.3 * (180 / 2.54 - 60)
     adj = ibw + 0.25 * (110 - ibw)
-    assert doses(plan, "bu_adj") == [(-3, round(0.8 * adj, 3))]
-    assert doses(plan, "ibw") == [(-2, round(ibw, 3))]
+    assert doses(plan, "bu_adj") == [(-3, round(0.8 * adj, 6))]
+    assert doses(plan, "ibw") == [(-2, round(ibw, 6))]
     bsa = round(math.sqrt(180 * 110 / 3600), 4)
     assert 2000 * bsa > 3000 and doses(plan, "capped") == [(-1, 3000.0)]
-    assert doses(plan, "rounded") == [(0, round(250 * bsa / 40) * 40)]
+    assert doses(plan, "rounded") == [(0, round(250 * bsa, 6))]  # the exact figure stays
+    rounded = plan["orders"][3]
+    assert rounded["dose_rounded"] == math.floor(250 * bsa / 40 + 0.5) * 40
+    assert rounded["rounding"]["kind"] == "regimen" and rounded["rounding"]["step"] == 40
     assert "capped at the single-dose maximum" in plan["orders"][2]["arithmetic"]
     assert not plan["orders"][3]["to_verify"]
     with pytest.raises(InputError) as err:  # ideal weight needs the sex
@@ -206,3 +209,124 @@ def test_donor_priming_targets_and_monitoring() -> None:
     with pytest.raises(InputError) as err:
         plan_regimen(MAC, case.patient, DAY0, donor=replace(case.person("D"), weight_kg=None))
     assert err.value.person == "D" and err.value.field == "weight_kg"
+
+
+# Rounded by hand (halves up) from the exact figures: semustine 250 mg/m², cyclophosphamide
+# 1.8 g/m², methotrexate 15 and 10 mg/m², busulfan 0.8 mg/kg × 4, ATG 2.5 mg/kg, cytarabine 4 g/m².
+# Display rounding: 3 significant figures, whole mg from 100 mg up.
+BY_HAND = {
+    (68.0, 172.0): {"semustine": (450.625, 451), "cyclophosphamide": (3244.5, 3245),
+                    "methotrexate_d1": (27.0375, 27.0), "methotrexate_d3_11": (18.025, 18.0),
+                    "busulfan": (217.6, 217.6), "antithymocyte_globulin": (170, 170),
+                    "cytarabine": (7210, 7210)},
+    (50.0, 155.0): {"semustine": (366.8, 367), "cyclophosphamide": (2640.96, 2641),
+                    "methotrexate_d1": (22.008, 22.0), "methotrexate_d3_11": (14.672, 14.7),
+                    "busulfan": (160, 160), "antithymocyte_globulin": (125, 125),
+                    "cytarabine": (5868.8, 5869)},
+    (95.0, 185.0): {"semustine": (552.375, 552), "cyclophosphamide": (3977.1, 3977),
+                    "methotrexate_d1": (33.1425, 33.1), "methotrexate_d3_11": (22.095, 22.1),
+                    "busulfan": (304, 304), "antithymocyte_globulin": (237.5, 238),
+                    "cytarabine": (8838, 8838)},
+    (41.5, 150.0): {"semustine": (328.75, 329), "cyclophosphamide": (2367, 2367),
+                    "methotrexate_d1": (19.725, 19.7), "methotrexate_d3_11": (13.15, 13.2),
+                    "busulfan": (132.8, 132.8), "antithymocyte_globulin": (103.75, 104),
+                    "cytarabine": (5260, 5260)},
+}
+
+
+@pytest.mark.parametrize("size", list(BY_HAND))
+def test_display_rounding_by_hand(size: tuple[float, float]) -> None:
+    weight, height = size
+    plan = plan_regimen(MAC, patient(weight_kg=weight, height_cm=height).patient, DAY0)
+    for line, (exact_dose, rounded) in BY_HAND[size].items():
+        for o in (o for o in plan["orders"] if o["line"] == line):
+            assert o["dose"] == pytest.approx(exact_dose, abs=1e-9), line  # exact, kept
+            assert o["dose_rounded"] == pytest.approx(rounded, abs=1e-9), line
+            assert o["rounding"]["kind"] == "display"
+            assert o["rounding"]["text"].startswith(
+                "display rounding — the pharmacy rounds to the product")
+    bu = next(o for o in plan["orders"] if o["line"] == "busulfan")
+    assert bu["per_administration_rounded"] == pytest.approx(round(0.8 * weight, 1))
+    assert bu["dose_rounded"] == pytest.approx(bu["per_administration_rounded"] * 4)
+    assert any(n.startswith("Doses are shown rounded") and "display rounding — the pharmacy "
+               "rounds to the product" in n for n in plan["notes"])
+
+
+def test_semustine_rounded_with_the_exact_figure_beside_it() -> None:
+    plan = plan_regimen(MAC, patient().patient, DAY0)
+    sem = next(o for o in plan["orders"] if o["line"] == "semustine")
+    assert (sem["dose"], sem["dose_rounded"], sem["rounding"]["step"]) == (450.625, 451.0, 1.0)
+    assert sem["arithmetic"].endswith("= 450.625 mg; display rounding to 1 mg: 451 mg")
+    event = next(e for e in plan["calendar"] if e["what"].startswith("semustine"))
+    assert event["what"] == "semustine PO 451 mg (exact 450.625 mg)"
+    ara = next(e for e in plan["calendar"] if e["what"].startswith("cytarabine"))
+    assert ara["what"] == "cytarabine IV 7210 mg (exact)"
+    bu = next(e for e in plan["calendar"] if e["what"].startswith("busulfan"))
+    assert bu["what"] == "busulfan IV 54.4 mg × 4 = 217.6 mg/day (exact)"
+
+
+def _centre_regimen(lines: list[dict[str, Any]], **top: Any) -> Any:
+    data = copy.deepcopy(yaml.safe_load((regimen_dir() / "beijing-mac-malignancy.yaml")
+                                        .read_text("utf-8")))
+    data["options"] = {}
+    data["lines"] = lines
+    data.update(top)
+    return regimen_from_mapping(data)
+
+
+def _line(**fields: Any) -> dict[str, Any]:
+    line = {"id": "x", "drug": "semustine", "phase": "conditioning", "dose": 250,
+            "dose_unit": "mg", "basis": "per_m2", "days": [-3], "route": "PO",
+            "confidence": "S", "citation": "test"}
+    line.update(fields)
+    return line
+
+
+def test_a_line_with_stated_rounding_rounds_as_stated() -> None:
+    # 250 mg/m² × 1.8025 m² = 450.625 mg: to a multiple of 40 -> 440 (11.27 -> 11 × 40);
+    # of 2.5 -> 450 (180.25 -> 180 × 2.5); of 50 -> 450; of 0.25 -> 450.75 (1802.5 -> 1803)
+    for step, rounded in ((40, 440), (2.5, 450), (50, 450), (0.25, 450.75)):
+        plan = plan_regimen(_centre_regimen([_line(rounding=step)]), patient().patient, DAY0)
+        (o,) = plan["orders"]
+        assert (o["dose"], o["dose_rounded"]) == (450.625, rounded), step
+        assert o["rounding"] == {"kind": "regimen", "step": step,
+                                 "text": f"rounded as the regimen line states: to a multiple "
+                                         f"of {step:g} mg"}
+        assert f"rounded to a multiple of {step:g} mg (as the regimen states)" in o["arithmetic"]
+        assert any(n.startswith("Rounded as the regimen states") and "x" in n
+                   for n in plan["notes"])
+        assert not any(n.startswith("Doses are shown rounded") for n in plan["notes"])
+
+
+def test_stated_rounding_never_goes_above_a_stated_maximum() -> None:
+    # 450.625 mg capped at 450 (max_single); multiple of 40 nearest 450 is 440 (below): kept.
+    # capped at 470: nearest multiple 480 would pass the maximum -> 440, said so.
+    plan = plan_regimen(_centre_regimen([_line(rounding=40, max_single=470)]),
+                        patient().patient, DAY0)
+    (o,) = plan["orders"]
+    assert (o["dose"], o["dose_rounded"]) == (450.625, 440)
+    plan = plan_regimen(_centre_regimen([_line(dose=260, rounding=40, max_single=470)]),
+                        patient().patient, DAY0)
+    (o,) = plan["orders"]  # 260 × 1.8025 = 468.65 -> nearest 480 > 470 -> 440
+    assert (o["dose"], o["dose_rounded"]) == (468.65, 440)
+    assert "down to 440 mg to stay within the maximum" in o["rounding"]["text"]
+
+
+def test_a_centre_sets_the_display_precision() -> None:
+    line = _line(dose=15)  # 15 mg/m² × 1.8025 = 27.0375 mg
+    for figures, rounded in ((3, 27.0), (4, 27.04), (2, 27.0), (5, 27.038)):
+        regimen = _centre_regimen([line], display_significant_figures=figures)
+        (o,) = plan_regimen(regimen, patient().patient, DAY0)["orders"]
+        assert (o["dose"], o["dose_rounded"]) == (27.0375, rounded), figures
+        assert f"({figures} significant figures;" in o["rounding"]["text"]
+    for bad in (0, 7, True, "3", 2.5):
+        with pytest.raises(InputError) as err:
+            _centre_regimen([line], display_significant_figures=bad)
+        assert err.value.field == "display_significant_figures"
+
+
+def test_bundled_regimens_state_their_display_precision() -> None:
+    for rid in ("beijing-mac-malignancy", "beijing-saa", "beijing-ric-elderly"):
+        data = yaml.safe_load((regimen_dir() / f"{rid}.yaml").read_text("utf-8"))
+        assert data["display_significant_figures"] == 3
+        assert not any("rounding" in ln for ln in data["lines"])  # no rounding is invented

@@ -11,8 +11,10 @@ centre" in every order that comes from it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from everydonor.case import Person, Sex
@@ -26,17 +28,34 @@ from everydonor.treatment.body import (
     body_surface_area,
     ideal_body_weight,
 )
-from everydonor.treatment.regimen import MASS_UNITS, Basis, DoseLine, Regimen, WeightBasis
+from everydonor.treatment.regimen import (
+    DISPLAY_SIGNIFICANT_FIGURES,
+    MASS_UNITS,
+    Basis,
+    DoseLine,
+    Regimen,
+    WeightBasis,
+)
 
 TO_VERIFY = "to be verified by the centre"
 PLAN_NOTICE = ("Decision support — doses for review by the treating physician and a pharmacist. "
                "Check every dose against the regimen's source and local policy before ordering.")
+DISPLAY_ROUNDING = "display rounding — the pharmacy rounds to the product"
 
 
-def num(x: float) -> str:
-    """A dose as people write it: no float noise, at most 3 decimals."""
-    r = round(x, 3)
-    return str(int(r)) if r == int(r) else f"{r:.3f}".rstrip("0").rstrip(".")
+def num(x: float, decimals: int = 3) -> str:
+    """A number as people write it: no float noise, at most 3 decimals (or ``decimals``)."""
+    r = round(x, decimals)
+    return str(int(r)) if r == int(r) else f"{r:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+#: Decimals of an exact figure: enough for a dose per m² (2 decimals) times a BSA (4 decimals).
+EXACT_DECIMALS = 6
+
+
+def exact(x: float) -> str:
+    """An exact figure of the arithmetic (``450.625``, ``27.0375``), without float noise."""
+    return num(x, EXACT_DECIMALS)
 
 
 class _Body:
@@ -70,7 +89,7 @@ class _Body:
 
     def dosing_weight(self, line: DoseLine) -> tuple[float, str]:
         if line.weight is WeightBasis.ACTUAL:
-            return self.weight, f"{num(self.weight)} kg (actual weight)"
+            return self.weight, f"{exact(self.weight)} kg (actual weight)"
         if self.person.height_cm is None:
             raise self.refuse("height_cm", f"height is required for {line.weight.value} body "
                               f"weight ({line.id})")
@@ -80,10 +99,10 @@ class _Body:
         if self._ibw is None:
             self._ibw = ideal_body_weight(self.person.height_cm, self.person.sex is Sex.MALE)
         if line.weight is WeightBasis.IDEAL:
-            return self._ibw.value, f"{num(self._ibw.value)} kg ({self._ibw.arithmetic})"
+            return self._ibw.value, f"{exact(self._ibw.value)} kg ({self._ibw.arithmetic})"
         assert line.adjusted_factor is not None
         adj = adjusted_body_weight(self.weight, self._ibw.value, line.adjusted_factor)
-        return adj.value, f"{num(adj.value)} kg ({self._ibw.arithmetic}; {adj.arithmetic})"
+        return adj.value, f"{exact(adj.value)} kg ({self._ibw.arithmetic}; {adj.arithmetic})"
 
 
 def _per(line: DoseLine) -> str:
@@ -99,48 +118,103 @@ def basis_text(line: DoseLine, dose: float) -> str:
     return f"{num(dose)} {unit} {every} ({num(dose * line.administrations_per_day)} {unit}/day)"
 
 
-def compute_dose(line: DoseLine, body: _Body, dose: float, prefix: str = "") -> dict[str, Any]:
-    """The per-administration and daily amounts of one line, with the arithmetic shown."""
+def _half_up(x: float, step: Decimal) -> Decimal:
+    """The exact figure of ``x`` (as shown, :func:`exact`) to the nearest multiple of ``step``,
+    halves up (as people round: 13.15 → 13.2, never 13.149999… → 13.1)."""
+    return (Decimal(exact(x)) / step).to_integral_value(ROUND_HALF_UP) * step
+
+
+def display_step(x: float, figures: int) -> Decimal:
+    """The display precision of ``x``: ``figures`` significant figures, never coarser than a
+    whole unit. With 3: whole units from 100 up, 0.1 from 10, 0.01 from 1.
+
+    >>> str(display_step(450.625, 3)), str(display_step(54.4, 3)), str(display_step(7210.5, 3))
+    ('1', '0.1', '1')
+    """
+    if not x > 0:
+        return Decimal(1)
+    exponent = math.floor(math.log10(x)) - figures + 1
+    return Decimal(1).scaleb(min(exponent, 0))
+
+
+def display_rule(figures: int, unit: str) -> str:
+    return (f"{DISPLAY_ROUNDING} ({figures} significant figures; whole {unit} from "
+            f"{10 ** (figures - 1)} {unit} up)")
+
+
+def _round_order(line: DoseLine, per: float, figures: int) -> dict[str, Any]:
+    """The per-administration amount rounded as the line states, else for display; never above
+    a maximum the line states (then the multiple below it)."""
+    n, unit = line.administrations_per_day, line.output_unit
+    if line.rounding:
+        step = Decimal(repr(line.rounding))
+        kind = "regimen"
+        text = f"rounded as the regimen line states: to a multiple of {exact(line.rounding)} {unit}"
+    else:
+        step = display_step(per, figures)
+        kind = "display"
+        text = display_rule(figures, unit)
+    rounded = _half_up(per, step)
+    limits = [Decimal(repr(line.max_single))] if line.max_single is not None else []
+    if line.max_daily is not None:
+        limits.append(Decimal(repr(line.max_daily)) / n)
+    for limit in limits:
+        if rounded > limit:
+            rounded = (limit / step).to_integral_value(ROUND_FLOOR) * step
+            text += f"; down to {exact(float(rounded))} {unit} to stay within the maximum"
+    return {"kind": kind, "step": float(step), "text": text,
+            "per_administration": float(rounded), "dose": float(rounded * n)}
+
+
+def compute_dose(line: DoseLine, body: _Body, dose: float, prefix: str = "", *,
+                 figures: int = DISPLAY_SIGNIFICANT_FIGURES) -> dict[str, Any]:
+    """The per-administration and daily amounts of one line, exact and rounded (as the line
+    states, else for display to ``figures`` significant figures), with the arithmetic shown."""
     steps = [prefix] if prefix else []
     if line.basis is Basis.PER_KG:
         w, w_text = body.dosing_weight(line)
         amount = dose * w
-        steps.append(f"{num(dose)} {line.dose_unit}/kg × {w_text} = {num(amount)} "
+        steps.append(f"{num(dose)} {line.dose_unit}/kg × {w_text} = {exact(amount)} "
                      f"{line.dose_unit}")
     elif line.basis is Basis.PER_M2:
         bsa = body.bsa
         amount = dose * round(bsa.value, 4)
         steps.append(f"{num(dose)} {line.dose_unit}/m² × {bsa.value:.4f} m² ({bsa.arithmetic}) "
-                     f"= {num(amount)} {line.dose_unit}")
+                     f"= {exact(amount)} {line.dose_unit}")
     else:
         amount = dose
         steps.append(f"fixed {num(dose)} {line.dose_unit}")
     if line.dose_unit != line.output_unit:
         converted = amount * MASS_UNITS[line.dose_unit] / MASS_UNITS[line.output_unit]
-        steps.append(f"= {num(converted)} {line.output_unit}")
+        steps.append(f"= {exact(converted)} {line.output_unit}")
         amount = converted
     if line.max_single is not None and amount > line.max_single:
         steps.append(f"capped at the single-dose maximum {num(line.max_single)} "
                      f"{line.output_unit}")
         amount = line.max_single
-    if line.rounding:
-        rounded = round(amount / line.rounding) * line.rounding
-        steps.append(f"rounded to a multiple of {num(line.rounding)} {line.output_unit}: "
-                     f"{num(rounded)}")
-        amount = rounded
     n = line.administrations_per_day
     daily = amount * n
     if n > 1:
-        steps.append(f"× {n} administrations/day = {num(daily)} {line.output_unit}/day")
+        steps.append(f"× {n} administrations/day = {exact(daily)} {line.output_unit}/day")
     if line.max_daily is not None and daily > line.max_daily:
         daily = line.max_daily
         amount = daily / n
         steps.append(f"capped at the daily maximum {num(daily)} {line.output_unit}")
+    rounding = _round_order(line, amount, figures)
+    shown = f"{exact(rounding['per_administration'])} {line.output_unit}" + (
+        f" per administration ({exact(rounding['dose'])} {line.output_unit}/day)" if n > 1
+        else "")
+    how = (f"rounded to a multiple of {exact(rounding['step'])} {line.output_unit} (as the "
+           "regimen states)" if rounding["kind"] == "regimen" else
+           f"display rounding to {exact(rounding['step'])} {line.output_unit}")
+    steps.append(f"{how}: {shown}")
     text = ""
     for step in steps:
         text += (" " if step.startswith("=") else "; ") + step if text else step
-    return {"per_administration": round(amount, 3), "administrations_per_day": n,
-            "dose": round(daily, 3), "arithmetic": text}
+    return {"per_administration": round(amount, EXACT_DECIMALS), "administrations_per_day": n,
+            "dose": round(daily, EXACT_DECIMALS), "dose_rounded": rounding.pop("dose"),
+            "per_administration_rounded": rounding.pop("per_administration"),
+            "rounding": rounding, "arithmetic": text}
 
 
 def sci(x: float) -> str:
@@ -160,6 +234,9 @@ def _order(line: DoseLine, computed: Mapping[str, Any], day: int, day0: dt.date,
         "route": line.route, "phase": line.phase,
         "per_administration": computed["per_administration"],
         "administrations_per_day": computed["administrations_per_day"],
+        "dose_rounded": computed["dose_rounded"],
+        "per_administration_rounded": computed["per_administration_rounded"],
+        "rounding": dict(computed["rounding"]),
         "arithmetic": computed["arithmetic"], "line": line.id,
         "confidence": line.confidence, "to_verify": line.to_verify,
         "citation": line.citation,
@@ -210,7 +287,7 @@ def _apply_options(regimen: Regimen, options: Mapping[str, str]
             line = replace(line, dose=per_day, days=days, total=f"{num(choice.total_per_kg)} "
                            f"mg/kg", confidence="M")
             prefix = (f"{num(choice.total_per_kg)} mg/kg total ÷ {len(days)} days = "
-                      f"{num(per_day)} mg/kg/day (even split over the centre's days [M])")
+                      f"{exact(per_day)} mg/kg/day (even split over the centre's days [M])")
             lines[line.id] = (line, prefix)
         notes.append(f"{option.description}: {choice.text} [{choice.confidence}; "
                      f"{choice.citation}]")
@@ -259,7 +336,8 @@ def plan_regimen(regimen: Regimen, patient: Person, day0: dt.date, *,
     orders: list[dict[str, Any]] = []
     for line, prefix in lines.values():
         assert line.dose is not None
-        computed = compute_dose(line, body, line.dose, prefix)
+        computed = compute_dose(line, body, line.dose, prefix,
+                                figures=regimen.display_significant_figures)
         text = basis_text(line, line.dose)
         if line.continuous is not None:
             orders.append(_order(line, computed, line.continuous[0], day0, text,
@@ -289,9 +367,9 @@ def plan_regimen(regimen: Regimen, patient: Person, day0: dt.date, *,
                 "to_verify": t.confidence != "S"} for t in regimen.graft_targets]
     monitoring, mon_notes = _monitoring(regimen, day0, engraftment_day)
     notes = [regimen.day_zero, *notes, *mon_notes]
-    if not any(ln.rounding for ln, _ in lines.values()):
-        notes.append("No dose is rounded: the regimen states no rounding rule; round to "
-                     "available strengths by local pharmacy policy.")
+    notes += rounding_notes([ln for ln, _ in lines.values()]
+                            + (list(regimen.donor_lines) if donor is not None else []),
+                            regimen.display_significant_figures)
     verify = sorted({o["line"] for o in orders if o["to_verify"]})
     if verify:
         notes.append(f"{len(verify)} of {len(lines)} dose lines are not confirmed in their "
@@ -301,7 +379,8 @@ def plan_regimen(regimen: Regimen, patient: Person, day0: dt.date, *,
         "regimen": {"id": regimen.id, "version": regimen.version, "title": regimen.title,
                     "platform": regimen.platform,
                     "references": [r.text for r in regimen.references],
-                    "options": chosen, "source": regimen.source},
+                    "options": chosen, "source": regimen.source,
+                    "display_significant_figures": regimen.display_significant_figures},
         "patient": patient_out,
         "day0": day0.isoformat(),
         "orders": orders,
@@ -313,6 +392,38 @@ def plan_regimen(regimen: Regimen, patient: Person, day0: dt.date, *,
         "notes": notes,
         "notice": PLAN_NOTICE,
     }
+
+
+def rounding_notes(lines: Sequence[DoseLine], figures: int) -> list[str]:
+    """What the rounded figures are, line by line: stated by the regimen, or display only."""
+    stated = [ln.id for ln in lines if ln.rounding]
+    shown = [ln.id for ln in lines if not ln.rounding]
+    notes = []
+    if shown:
+        notes.append(f"Doses are shown rounded and the exact figure beside each. Where the "
+                     f"regimen states no rounding ({', '.join(shown)}): {DISPLAY_ROUNDING} — "
+                     f"{figures} significant figures, whole units from {10 ** (figures - 1)} "
+                     "up; a generic display precision, not a clinical rule (a centre sets "
+                     "display_significant_figures in its regimen file, or a line's rounding "
+                     "step with its source). Round to the available strengths by local pharmacy "
+                     "policy.")
+    if stated:
+        notes.append(f"Rounded as the regimen states (each administration to the line's "
+                     f"rounding step, never above a stated maximum): {', '.join(stated)}.")
+    return notes
+
+
+def dose_text(order: Mapping[str, Any]) -> str:
+    """``451 mg (exact 450.625 mg)``, ``54.4 mg × 4 = 217.6 mg/day (exact)``: the rounded dose
+    with the exact figure beside it ("exact" alone where rounding changed nothing)."""
+    unit, n = order["unit"], order["administrations_per_day"]
+    per_day = "/day" if n > 1 else ""
+    shown = (f"{exact(order['per_administration_rounded'])} {unit} × {n} = " if n > 1
+             else "") + f"{exact(order['dose_rounded'])} {unit}{per_day}"
+    same = (order["dose_rounded"] == order["dose"]
+            and order["per_administration_rounded"] == order["per_administration"])
+    return f"{shown} (exact)" if same else \
+        f"{shown} (exact {exact(order['dose'])} {unit}{per_day})"
 
 
 def _donor_plan(regimen: Regimen, donor: Person | None, day0: dt.date,
@@ -329,7 +440,8 @@ def _donor_plan(regimen: Regimen, donor: Person | None, day0: dt.date,
         if line.dose is None or line.days is None:
             raise InputError(f"regimen {regimen.id}: donor line {line.id} leaves its dose or "
                              "days unset", field="regimen", value=line.id)
-        computed = compute_dose(line, body, line.dose)
+        computed = compute_dose(line, body, line.dose,
+                                figures=regimen.display_significant_figures)
         orders += [_order(line, computed, d, day0, basis_text(line, line.dose))
                    for d in line.days]
     return {"donor": donor.id, "weight_kg": donor.weight_kg, "orders": orders,
@@ -365,14 +477,15 @@ def _calendar(orders: Sequence[Mapping[str, Any]], donor_plan: Mapping[str, Any]
               monitoring: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for o in orders:
-        what = (f"{o['drug']} {num(o['dose'])} {o['unit']} {o['route']}"
-                + (f" ({o['schedule']})" if o.get("schedule") else ""))
+        what = (f"{o['drug']} {o['route']} {dose_text(o)}"
+                + (f", {o['schedule']}" if o.get("schedule") else ""))
         events.append({"day": o["day"], "date": o["date"], "kind": "order", "for": "patient",
-                       "what": what, "to_verify": o["to_verify"]})
+                       "what": what, "to_verify": o["to_verify"],
+                       "rounding": o["rounding"]["text"]})
     for o in donor_plan.get("orders", []):
         events.append({"day": o["day"], "date": o["date"], "kind": "order", "for": "donor",
-                       "what": f"donor {o['drug']} {num(o['dose'])} {o['unit']} {o['route']}",
-                       "to_verify": o["to_verify"]})
+                       "what": f"donor {o['drug']} {o['route']} {dose_text(o)}",
+                       "to_verify": o["to_verify"], "rounding": o["rounding"]["text"]})
     for p in donor_plan.get("procedures", []):
         events.append({"day": p["day"], "date": p["date"], "kind": "procedure",
                        "for": "donor", "what": p["procedure"], "to_verify": p["to_verify"]})

@@ -2,6 +2,11 @@
 
 A regimen file lists dose lines (drug, dose and its basis, days, route, caps, rounding, citation
 and confidence), the donor's priming and harvests, graft targets and the monitoring schedule.
+A line's ``rounding`` is a rounding step the regimen states (each administration is rounded to a
+multiple of it, in ``output_unit``); where a line states none, orders are shown with a generic
+*display* precision, ``display_significant_figures`` (regimen level, default
+:data:`DISPLAY_SIGNIFICANT_FIGURES`), which is no clinical rule: the pharmacy rounds to the
+product.
 :func:`regimen_from_mapping` checks every field and refuses a broken file with an error that
 names the regimen, the line, the field and the value — a regimen is never half-read. A dose left
 ``null`` is legal in a file (a template a centre must fill in) but no order is ever computed from
@@ -39,6 +44,10 @@ ROUTES = ("IV", "PO", "SC", "IM")
 PHASES = ("conditioning", "gvhd_prophylaxis", "donor_priming", "supportive",
           "post_transplant")
 CONFIDENCES = ("S", "S-part", "M")
+#: Generic display precision where a regimen line states no rounding: this many significant
+#: figures, but never coarser than a whole unit (3: whole units from 100 up, 3 significant figures
+#: below). Not a clinical rule; a centre sets ``display_significant_figures`` in its regimen file.
+DISPLAY_SIGNIFICANT_FIGURES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +156,7 @@ class Regimen:
     graft_targets: tuple[GraftTarget, ...]
     monitoring: tuple[Monitoring, ...]
     source: str = ""
+    display_significant_figures: int = DISPLAY_SIGNIFICANT_FIGURES
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "version": self.version, "title": self.title,
@@ -159,6 +169,7 @@ class Regimen:
                                        if ln.to_verify),
                 "unset_doses": [ln.id for ln in self.lines if ln.dose is None or (
                     ln.days is None and ln.continuous is None)],
+                "display_significant_figures": self.display_significant_figures,
                 "source": self.source}
 
 
@@ -350,7 +361,8 @@ def _options(raw: Any, regimen: str, line_ids: set[str]) -> dict[str, RegimenOpt
 
 
 _TOP = {"format", "id", "version", "title", "platform", "indication", "population", "day_zero",
-        "references", "options", "lines", "donor", "graft_targets", "monitoring"}
+        "references", "options", "lines", "donor", "graft_targets", "monitoring",
+        "display_significant_figures"}
 
 
 def regimen_from_mapping(data: Any, source: str = "") -> Regimen:
@@ -403,6 +415,10 @@ def regimen_from_mapping(data: Any, source: str = "") -> Regimen:
                                    str(rt.text(x, "citation"))))
     monitoring = tuple(_monitoring(x, str(rid), f"monitoring[{i}]")
                        for i, x in enumerate(data.get("monitoring") or []))
+    figures = data.get("display_significant_figures", DISPLAY_SIGNIFICANT_FIGURES)
+    if isinstance(figures, bool) or not isinstance(figures, int) or not 1 <= figures <= 6:
+        raise top.fail("display_significant_figures", "must be a whole number from 1 to 6",
+                       figures)
     return Regimen(
         id=str(rid), version=str(data["version"]), title=str(data["title"]),
         platform=str(data["platform"]), indication=str(data["indication"]),
@@ -410,4 +426,5 @@ def regimen_from_mapping(data: Any, source: str = "") -> Regimen:
         references=tuple(references),
         options=_options(data.get("options"), str(rid), set(ids)), lines=lines,
         donor_lines=tuple(donor_lines), procedures=tuple(procedures),
-        graft_targets=tuple(targets), monitoring=monitoring, source=source)
+        graft_targets=tuple(targets), monitoring=monitoring, source=source,
+        display_significant_figures=figures)

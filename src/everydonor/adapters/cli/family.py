@@ -30,6 +30,15 @@ def cmd_family(args: argparse.Namespace) -> int:
     return 0
 
 
+def _words(value: Any, unknown: str = "not recorded") -> str:
+    """A value as a clinician reads it: yes / no / not recorded, words for ``snake_case``."""
+    if value is None:
+        return unknown
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("_", " ")
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_tce
     from everydonor.matching.analysis import match_case
@@ -54,12 +63,17 @@ def cmd_match(args: argparse.Namespace) -> int:
                         for loc, v in hla["loci"].items())
         m = hla["match"]
         dsa = d["dsa"]
-        dsa_text = dsa["status"] + (f" (max MFI {dsa['max_mfi']:g})" if dsa["max_mfi"] else "")
-        lines.append(f"{d['id']:<8} {d.get('relationship') or d.get('registry') or '':<12} "
-                     f"{m['of_8']}/8 {m['of_10']}/10 {m['of_12']}/12  gvh/hvg {loci}")
-        lines.append(f"{'':<8} untyped {','.join(hla['untyped_loci']) or '-'}; DPB1 TCE "
-                     f"{d['dpb1_tce']}; KIR-ligand mismatch GvH {d['kir_ligand_mismatch_gvh']}; "
-                     f"DSA {dsa_text}; ABO {d['abo']}; CMV {d['cmv']}; sex {d['sex']}")
+        dsa_text = _words(dsa["status"]) + (f" (max MFI {dsa['max_mfi']:g})" if dsa["max_mfi"]
+                                            else "")
+        lines.append(f"{d['id']:<8} {_words(d.get('relationship') or d.get('registry') or ''):<12} "
+                     f"{_words(m['of_8'], '?')}/8 {_words(m['of_10'], '?')}/10 "
+                     f"{_words(m['of_12'], '?')}/12  gvh/hvg {loci}")
+        kir_text = _words(d["kir_ligand_mismatch_gvh"],
+                          "unknown (HLA-A, -B or -C not typed or ambiguous)")
+        lines.append(f"{'':<8} untyped {','.join(hla['untyped_loci']) or 'none'}; DPB1 TCE "
+                     f"{_words(d['dpb1_tce'])}; KIR-ligand mismatch GvH {kir_text}; "
+                     f"DSA {dsa_text}; ABO {_words(d['abo'])}; CMV {d['cmv']}; "
+                     f"sex {d['sex']}")
     print("\n".join(lines))
     return 0
 

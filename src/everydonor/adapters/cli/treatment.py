@@ -105,6 +105,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _yes_no(value: bool | None) -> str:
+    """A marker as a clinician reads it: yes / no / not recorded (never True/False/None)."""
+    return "not recorded" if value is None else ("yes" if value else "no")
+
+
 def cmd_followup(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -123,14 +128,18 @@ def cmd_followup(args: argparse.Namespace) -> int:
         return 0
     lines = [f"everydonor followup — patient {document['patient']} — day 0 {document['day0']}",
              f"NOTICE: {document['notice']}", "",
-             f"{'day':>5}  {'date':<10}  {'WT1 %':>6}  {'WT1+':<5} {'flow+':<5} fusion"]
+             f"{'day':>5}  {'date':<10}  {'WT1 %':>12}  {'WT1 positive':<12}  "
+             f"{'flow positive':<13}  fusion transcript"]
     for r in document["results"]:
-        fusion = (f"{r['fusion']['name']} {'+' if r['fusion']['positive'] else '-'}"
-                  if r["fusion"] else "")
-        wt1 = "" if r["wt1_pct"] is None else f"{r['wt1_pct']:g}"
-        lines.append(f"{r['day']:>+5}  {r['date']:<10}  {wt1:>6}  {r['wt1_positive']!s:<5} "
-                     f"{r['flow_positive']!s:<5} {fusion}")
-    lines += ["", f"MRD status: {document['mrd_status'].upper()} "
+        fusion = (f"{r['fusion']['name']} {'positive' if r['fusion']['positive'] else 'negative'}"
+                  if r["fusion"] else "not recorded")
+        wt1 = "not recorded" if r["wt1_pct"] is None else f"{r['wt1_pct']:g}"
+        lines.append(f"{r['day']:>+5}  {r['date']:<10}  {wt1:>12}  "
+                     f"{_yes_no(r['wt1_positive']):<12}  {_yes_no(r['flow_positive']):<13}  "
+                     f"{fusion}")
+    if not document["results"]:
+        lines.append("      (no MRD result recorded)")
+    lines += ["", f"MRD status: {document['mrd_status'].replace('_', ' ').upper()} "
               f"({document['mrd_definition']['name']}, {document['mrd_definition']['citation']})",
               "", "Recommendations:"]
     for r in document["recommendations"]:

@@ -6,7 +6,19 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from everydonor.treatment.plan import num
+from everydonor.treatment.plan import DISPLAY_ROUNDING, display_rule, exact, num
+
+
+def _display_rule(doc: dict[str, Any]) -> str:
+    figures = doc["regimen"].get("display_significant_figures")
+    return display_rule(figures, "units") if figures else DISPLAY_ROUNDING
+
+
+def _order_row(o: dict[str, Any]) -> str:
+    """One order: the rounded dose, the exact figure beside it, and which rounding."""
+    return (f"{o['day']:>+5}  {o['date']:<10}  {o['drug']:<24} {exact(o['dose_rounded']):>9} "
+            f"{exact(o['dose']):>11} {o['unit']:<4} {o['route']:<5} "
+            f"{o['rounding']['kind']:<8} {o['basis']}")
 
 
 def render_plan_text(doc: dict[str, Any], provenance: dict[str, Any]) -> str:
@@ -19,21 +31,27 @@ def render_plan_text(doc: dict[str, Any], provenance: dict[str, Any]) -> str:
                 if p.get("bsa_m2") else ""),
              "Options: " + (", ".join(f"{k} = {v}" for k, v in r["options"].items()) or "none"),
              ""]
-    header = f"{'day':>5}  {'date':<10}  {'drug':<24} {'dose':>10} {'unit':<4} {'route':<5} basis"
+    lines += ["dose = rounded for the order; exact = the computed figure. rounding: display = "
+              + _display_rule(doc) + "; regimen = rounded as the regimen line states.", ""]
+    header = (f"{'day':>5}  {'date':<10}  {'drug':<24} {'dose':>9} {'exact':>11} {'unit':<4} "
+              f"{'route':<5} {'rounding':<8} basis")
     lines += [header, "-" * 100]
     for o in doc["orders"]:
         mark = f"  [{o['confidence']}] to be verified by the centre" if o["to_verify"] else ""
-        lines.append(f"{o['day']:>+5}  {o['date']:<10}  {o['drug']:<24} {num(o['dose']):>10} "
-                     f"{o['unit']:<4} {o['route']:<5} {o['basis']}"
-                     + (f"; until day {o['until_day']:+d}" if "until_day" in o else "") + mark)
+        lines.append(_order_row(o) + (f"; until day {o['until_day']:+d}" if "until_day" in o
+                                      else "") + mark)
+        if o["administrations_per_day"] > 1:
+            lines.append(f"{'':>19}  per administration: {exact(o['per_administration_rounded'])}"
+                         f" {o['unit']} (exact {exact(o['per_administration'])} {o['unit']}) × "
+                         f"{o['administrations_per_day']}")
         lines.append(f"{'':>19}= {o['arithmetic']}")
         if o.get("target"):
             lines.append(f"{'':>19}  target: {o['target']}")
     dp = doc["donor_plan"]
     lines += ["", "Donor: " + (dp["donor"] or dp.get("note", ""))]
     for o in dp["orders"]:
-        lines.append(f"{o['day']:>+5}  {o['date']:<10}  {o['drug']:<24} {num(o['dose']):>10} "
-                     f"{o['unit']:<4} {o['route']:<5} {o['basis']}  = {o['arithmetic']}")
+        lines.append(_order_row(o))
+        lines.append(f"{'':>19}= {o['arithmetic']}")
     for pr in dp["procedures"]:
         lines.append(f"{pr['day']:>+5}  {pr['date']:<10}  {pr['procedure']}")
     if doc["graft_targets"]:
@@ -81,7 +99,9 @@ def render_plan_ics(doc: dict[str, Any], stamp: dt.datetime) -> str:
         summary = f"Day {e['day']:+d}: {e['what']}" + (" [to be verified by the centre]"
                                                          if e["to_verify"] else "")
         description = (f"{e['kind']} for the {e['for']}; regimen {r['id']} {r['version']}; "
-                       "decision support - check against the regimen source")
+                       + (f"dose {e['rounding']}, exact figure in brackets; " if e.get("rounding")
+                          else "")
+                       + "decision support - check against the regimen source")
         rows += ["BEGIN:VEVENT", f"UID:{uid}", f"DTSTAMP:{stamp.strftime('%Y%m%dT%H%M%SZ')}",
                  f"DTSTART;VALUE=DATE:{date.strftime('%Y%m%d')}",
                  f"DTEND;VALUE=DATE:{(date + dt.timedelta(days=1)).strftime('%Y%m%d')}",
