@@ -4,6 +4,7 @@ the PDF report rendered and its text read back with pypdf."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,121 @@ def test_demo_writes_the_whole_report(tmp_path: Path, capsys: pytest.CaptureFixt
     doc = json.loads((tmp_path / "demo" / "ranking.json").read_text("utf-8"))
     assert doc["ranking"][0]["id"] == "S2"
     assert (tmp_path / "demo" / "report.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+# -- what a clinician reads -------------------------------------------------------------------
+
+_HAP = {"a": ["A*02:01", "C*01:02", "B*46:01", "DRB1*09:01", "DQB1*03:03"],
+        "b": ["A*24:02", "C*03:04", "B*40:01", "DRB1*12:01", "DQB1*03:01"],
+        "c": ["A*11:01", "C*14:02", "B*51:01", "DRB1*15:01", "DQB1*06:02"],
+        "d": ["A*33:03", "C*03:02", "B*58:01", "DRB1*03:01", "DQB1*02:01"]}
+_LOCI = ["A", "C", "B", "DRB1", "DQB1"]
+
+
+def _hla(x: str, y: str, loci: tuple[str, ...] = tuple(_LOCI)) -> dict[str, list[str]]:
+    return {loc: [_HAP[x][i], _HAP[y][i]] for i, loc in enumerate(_LOCI) if loc in loci}
+
+
+@pytest.fixture(scope="module")
+def few_loci(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A sibling HLA-identical by segregation typed only at A, B, DRB1; both parents typed at
+    all five loci: every output says what the family proves and which loci are untyped."""
+    folder = tmp_path_factory.mktemp("few-loci")
+    case = folder / "case.json"
+    case.write_text(json.dumps({"format": "everydonor.case/1", "as_of": "2026-11-25",
+        "patient": {"id": "P", "sex": "male", "age": 40, "abo": "A+", "cmv_igg": "positive",
+                    "hla": _hla("a", "c"), "antibodies": {"results": []}},
+        "relatives": [
+            {"id": "F", "relationship": "father", "age": 70, "hla": _hla("a", "b")},
+            {"id": "M", "relationship": "mother", "age": 68, "hla": _hla("c", "d")},
+            {"id": "S", "relationship": "sister", "age": 30, "sex": "female",
+             "hla": _hla("a", "c", ("A", "B", "DRB1"))}]}), encoding="utf-8")
+    out: dict[str, Any] = {}
+    for fmt in ("json", "text", "html", "pdf"):
+        target = folder / f"r.{fmt}"
+        assert main(["rank", str(case), "--format", fmt, "-o", str(target)]) == 0
+        out[fmt] = target
+    reader = pypdf.PdfReader(str(out["pdf"]))
+    return {"json": json.loads(out["json"].read_text("utf-8")),
+            "text": out["text"].read_text("utf-8"), "html": out["html"].read_text("utf-8"),
+            "pdf": "\n".join(p.extract_text() for p in reader.pages)}
+
+
+def test_identical_sibling_headline_in_every_output(few_loci: dict[str, Any]) -> None:
+    s = next(d for d in few_loci["json"]["ranking"] if d["id"] == "S")
+    assert s["donor_type"] == "matched_sibling" and s["compatibility"]["hla"]["match"]["of_10"] == 6
+    assert s["relation"]["headline"] == "genotypically HLA-identical by segregation"
+    assert s["relation"]["typing"] == "typed at 3 of 5 loci; C, DQB1 untyped"
+    text = few_loci["text"]
+    row = next(line for line in text.splitlines() if line.strip().startswith("1  S "))
+    assert "identical, 3/5 loci typed" in row and "6/10" not in row
+    assert "#1 S — genotypically HLA-identical by segregation; typed at 3 of 5 loci; C, DQB1 " \
+           "untyped" in text
+    assert "confirmatory typing" in text
+    html = few_loci["html"]
+    assert "identical by segregation" in html and "C, DQB1 untyped" in html
+    assert "genotypically HLA-identical by segregation" in html
+    pdf = " ".join(few_loci["pdf"].split())
+    assert "genotypically HLA-identical by segregation" in pdf
+    assert "typed at 3 of 5 loci; C, DQB1 untyped" in pdf
+    assert "confirmatory typing" in pdf and "0/0?" not in pdf
+
+
+def _sections(html: str) -> tuple[str, str, str]:
+    """(body before the references, References, Evidence not yet verified)."""
+    start = html.index('<h3 id="references">')
+    unverified = html.index('<h3 id="unverified">')
+    end = html.index("<h2>Review and sign-off</h2>")
+    return html[:start], html[start:unverified], html[unverified:end]
+
+
+@pytest.mark.parametrize("rules", ["beijing", "beijing@csh2018", "baltimore", "ebmt"])
+def test_references_are_numbered_as_cited_and_placeholders_kept_apart(
+        rules: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, html, _ = run(capsys, "rank", "--example", "--rules", rules, "--format", "html")
+    assert status == 0
+    body, references, unverified = _sections(html)
+    for placeholder in ("authors not yet identified", "not yet checked", "~2021", "[M]"):
+        assert placeholder not in references, placeholder
+    listed = re.findall(r'<li id="ref-(\d+)">', references)
+    assert listed == [str(n) for n in range(1, len(listed) + 1)]
+    assert set(re.findall(r'href="#ref-(\d+)"', body)) == set(listed)  # and vice versa
+    held = re.findall(r'<li id="unverified-(U\d+)">', unverified)
+    assert held and set(re.findall(r'href="#unverified-(U\d+)"', body)) == set(held)
+    if rules.startswith("beijing"):
+        assert "512-patient ATG cohort" in unverified and "not yet identified" in unverified
+        assert "512-patient ATG cohort" not in references
+    if rules == "baltimore":
+        assert "DeZern" in unverified and "DeZern" not in references
+
+
+def test_dispute_mark_is_sparse_and_explained_once(capsys: pytest.CaptureFixture[str]) -> None:
+    status, html, _ = run(capsys, "rank", "--example", "--format", "html")
+    assert status == 0
+    assert html.count('id="dispute-legend"') == 1
+    assert html.count('href="#dispute-legend"') == 11  # 10 reasons and the rejected uncle
+    status, text, _ = run(capsys, "rank", "--example", "--format", "text")
+    assert text.count("⚑ sources disagree: shown only where") == 1
+    assert text.count("⚑") == 12  # the 11 marks and the legend
+
+
+_TABLE_HEADERS = ("Person Kind Because", "Parameter Source Conf.",
+                  "# Criterion Explanation Conf. Citations Where sources disagree",
+                  "# Donor Type Age /")
+_HEADINGS = ("Ranking", "Not ranked", "Family and haplotypes", "Reasons and flags, donor by donor",
+             "Could not weigh (missing facts, never guessed)", "Warnings", "Parameters",
+             "References", "Evidence not yet verified [M]", "Review and sign-off")
+
+
+def test_demo_pdf_has_no_table_header_or_heading_alone_at_a_page_foot(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, _ = run(capsys, "demo", "--out", str(tmp_path))
+    assert status == 0
+    reader = pypdf.PdfReader(str(tmp_path / "report.pdf"))
+    for number, page in enumerate(reader.pages, start=1):
+        lines = [line.strip() for line in page.extract_text().splitlines()]
+        content = [line for line in lines[:-1] if line and line != "·"]  # no footer, no bullets
+        for i, line in enumerate(content):
+            if line in _HEADINGS or line.startswith(_TABLE_HEADERS):
+                after = len(content) - i - 1
+                assert after >= 2, f"page {number}: {line!r} ends the page"

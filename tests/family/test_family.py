@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from everydonor.family.analysis import analyse_family
+from everydonor.family.analysis import analyse_family, render_text
 from tests.family.builders import H, case, person, recombinant
 
 
@@ -197,3 +197,32 @@ def test_phase_ambiguity_from_shared_parental_alleles_is_reported(solve) -> None
     r = rel(doc, "S2")
     assert r["hla_relation"] == "undetermined"
     assert r["alternatives"] == ["haploidentical (paternal)", "not_haploidentical (none)"]
+
+
+def _line(text: str, pid: str) -> str:
+    return next(line for line in text.splitlines() if f"─ {pid} " in line)
+
+
+def test_text_pedigree_shows_the_child_haplotype_from_the_patient(solve) -> None:  # type: ignore[no-untyped-def]
+    """A child's haplotype from the patient is known even when the other parent is not typed:
+    the text pedigree shows its letter, and "?" only for the other parent's side."""
+    untyped_partner = solve(person("F", "father", "a", "b"), person("M", "mother", "c", "d"),
+                            person("K1", "son", "a", "x"))
+    k1 = next(m for m in untyped_partner["members"] if m["id"] == "K1")
+    assert k1["inherited"] is None  # several explanations (the other parent is private)
+    line = _line(render_text(untyped_partner, "notice", "sw"), "K1")
+    assert "a / ?" in line and "?/?" not in line
+
+    typed_partner = solve(person("H", "partner", "e", "f"), person("K1", "son", "c", "e"),
+                          person("K2", "daughter", "a", "f"))
+    text = render_text(typed_partner, "notice", "sw")
+    assert "c / e" in _line(text, "K1") and "a / f" in _line(text, "K2")
+    assert "pp" not in text and "pm" not in text  # the solver's labels never leak
+
+
+def test_text_pedigree_names_an_untyped_parents_reconstructed_letters(reducer) -> None:  # type: ignore[no-untyped-def]
+    c = case(person("F", "father", "a", "b"), {"id": "M", "relationship": "mother"},
+             person("S1", "sister", "a", "d"), person("S2", "brother", "b", "c"))
+    text = render_text(analyse_family(c, reducer).document, "notice", "sw")
+    mother = next(line for line in text.splitlines() if line.startswith("mother"))
+    assert "c / d (not typed; reconstructed)" in mother

@@ -196,3 +196,111 @@ def test_unrelated_donors_name_their_registry_and_donor_id(reducer) -> None:  # 
                              get_rule_set("beijing"))
     entry = next(r for r in result.document["ranking"] if r["id"] == "U1")
     assert any("unrelated (CMDP CMDP-0001)" in reason for reason in entry["reasons"])
+
+
+def few_loci_sibling_case() -> Any:
+    """A sibling HLA-identical by segregation but typed only at A, B and DRB1; both parents
+    typed at all five loci."""
+    few = {loc: v for loc, v in hla(A, C).items() if loc in ("A", "B", "DRB1")}
+    return make_case([*PARENTS, {"id": "S", "relationship": "sister", "age": 30, "sex": "female",
+                                 "hla": few},
+                      {"id": "B", "relationship": "brother", "age": 32, "sex": "male",
+                       "hla": hla(A, D)}])
+
+
+def test_identical_sibling_typed_at_few_loci_says_what_the_family_proves(rank) -> None:  # type: ignore[no-untyped-def]
+    doc = rank(few_loci_sibling_case())
+    s = next(d for d in doc["ranking"] if d["id"] == "S")
+    # the existing contract stays
+    assert s["donor_type"] == "matched_sibling"
+    assert s["compatibility"]["hla"]["match"]["of_10"] == 6
+    assert s["family"]["untyped_loci"] == ["C", "DQB1"]
+    # the relation the family proves, and how much of it is typed
+    r = s["relation"]
+    assert r["headline"] == "genotypically HLA-identical by segregation"
+    assert r["basis"] == "segregation" and r["hla_relation"] == "identical"
+    assert r["typed_loci"] == ["A", "B", "DRB1"] and r["untyped_loci"] == ["C", "DQB1"]
+    assert sorted(r["loci"]) == ["A", "B", "C", "DQB1", "DRB1"]
+    assert r["typing"] == "typed at 3 of 5 loci; C, DQB1 untyped" and r["complete"] is False
+    assert "confirmatory typing" in r["recommendation"] and "[M;" in r["recommendation"]
+    assert "type C, DQB1" in r["recommendation"]
+    assert s["flags"][0] == r["recommendation"]
+    donor_type = next(x for x in s["reasons"] if x.startswith("donor type:"))
+    assert "genotypically HLA-identical by segregation" in donor_type
+    assert "at the 3 typed loci only" in donor_type
+    # a haploidentical, fully typed brother: no recommendation, plain counts
+    b = next(d for d in doc["ranking"] if d["id"] == "B")
+    assert b["relation"]["headline"].startswith("haploidentical by segregation")
+    assert b["relation"]["complete"] and b["relation"]["recommendation"] is None
+    assert not any("confirmatory typing" in f for f in b["flags"])
+
+
+def test_kir_unknown_is_moot_for_a_sibling_identical_at_class_i(rank) -> None:  # type: ignore[no-untyped-def]
+    doc = rank(few_loci_sibling_case())
+    s = next(d for d in doc["ranking"] if d["id"] == "S")
+    assert s["compatibility"]["kir_ligand_mismatch_gvh"] is None  # C untyped: not computable
+    kir = next(c for c in s["criteria"] if c["id"] == "kir")
+    assert kir["unknown"] is None and kir["tier"] == 0
+    assert "class I identical by segregation" in kir["value"]
+    assert s["relation"]["class_i_identical"] == "by segregation"
+    assert not any("KIR" in f for f in s["flags"])
+    assert "S" not in doc["could_not_weigh"].get("kir", [])
+    # a haploidentical sibling without C typing keeps the flag
+    no_c = {loc: v for loc, v in hla(A, D).items() if loc != "C"}
+    other = rank(make_case([*PARENTS, {"id": "H", "relationship": "brother", "age": 30,
+                                       "hla": no_c}]))
+    h = next(d for d in other["ranking"] if d["id"] == "H")
+    assert h["relation"]["class_i_identical"] is None
+    assert any("could not weigh KIR ligands" in f for f in h["flags"])
+    assert "H" in other["could_not_weigh"]["kir"]
+
+
+def test_sources_disagree_only_where_the_donor_value_is_disputed(reducer) -> None:  # type: ignore[no-untyped-def]
+    """The demo family: '⚑ sources disagree' marks a reason exactly where the criterion's
+    disagreement concerns this donor's value: 10 marks (45 before, 6-7 of 12 reasons per donor)."""
+    from pathlib import Path
+
+    from everydonor.adapters.inputs.casefile import read_case
+    from everydonor.selection.ranking import DISPUTE_MARK
+
+    case = read_case(Path(__file__).resolve().parents[2] / "src" / "everydonor" / "data"
+                     / "examples" / "case.json")
+    rules = get_rule_set("beijing")
+    doc = rank_case(case, reducer, read_tce(open_release()), load_kir_table(), rules)[0].document
+    by_id = {c.id: c for c in rules.criteria}
+    before = sum(1 for d in doc["ranking"] for c in d["criteria"]
+                 if c["applies"] and by_id[c["id"]].disputed)  # the old rule: every reason
+    marked = {(d["id"], r.split(":", 1)[0]) for d in doc["ranking"] for r in d["reasons"]
+              if DISPUTE_MARK in r}
+    assert before == 45
+    assert marked == {("S5", "sibling_nima"), ("S1", "donor_age_band"), ("S1", "cmv"),
+                      ("M", "donor_age_band"), ("M", "kinship"), ("S3", "dsa"),
+                      ("S3", "sibling_nima"), ("F", "dsa"), ("F", "donor_age_band"),
+                      ("S4", "dsa")}
+    assert sum(r.count(DISPUTE_MARK) for d in doc["ranking"] for r in d["reasons"]) == 10
+    for d in doc["ranking"]:
+        for c in d["criteria"]:
+            crit = by_id[c["id"]]
+            expected = c["applies"] and crit.disputed is not None and bool(
+                set(c["facts"]) & set(crit.disputed_for))
+            assert c["disputed_here"] is expected, (d["id"], c["id"])
+            assert ((d["id"], c["id"]) in marked) is expected, (d["id"], c["id"])
+        assert [x["criterion"] for x in d["disputes"]] == [
+            c["id"] for c in d["criteria"] if c["disputed_here"]]
+    # the rejected uncle: Beijing excludes from 10,000, MDACC desensitises below ~20,000
+    u1 = next(x for x in doc["excluded"] if x["id"] == "U1")
+    assert any(DISPUTE_MARK in b for b in u1["because"])
+    assert "⚑" in doc["legend"]["dispute"]
+
+
+def test_placeholder_citations_are_unverified_evidence_not_references(rank) -> None:  # type: ignore[no-untyped-def]
+    doc = rank(few_loci_sibling_case())
+    refs = doc["references"]
+    cited = [r["text"] for r in refs["cited"]]
+    unverified = {r["label"]: r for r in refs["unverified"]}
+    assert not any("not yet identified" in t for t in cited)
+    assert "512-patient ATG cohort" in unverified
+    assert "not yet identified" in unverified["512-patient ATG cohort"]["why"]
+    assert {"Hurley 1999", "BSHI 2016"} <= set(unverified)  # the confirmatory-typing advice
+    assert [r["n"] for r in refs["cited"]] == list(range(1, len(cited) + 1))
+    assert doc["rules"]["references"]  # the rule set's own list is kept (public contract)

@@ -483,13 +483,40 @@ def render_text(document: dict[str, Any], notice: str, software: str) -> str:
         return "\n".join(lines)
     members = {m["id"]: m for m in document["members"]}
     rels = {r["id"]: r for r in document["relatives"]}
+    patient_letters = next(((m.get("inherited") or {}) for m in document["members"]
+                            if m.get("role") == "patient"), {})
+    # A child's side from the patient is written pp/pm (the patient's paternal/maternal
+    # chromosome): shown as the patient's own letter; an untyped other parent as "?".
+    own = {"pp": patient_letters.get("paternal") or "a",
+           "pm": patient_letters.get("maternal") or "c", "other parent": "?"}
+
+    def shown(label: str | None) -> str:
+        if not label:
+            return "-"
+        first, arrow, rest = label.partition("→")  # "a→b between B and DRB1" (recombinant)
+        if not arrow:
+            return own.get(label, label)
+        last, _, where = rest.partition(" ")
+        return f"{own.get(first, first)}→{own.get(last, last)} {where}"
 
     def letters(mid: str) -> str:
         m = members.get(mid)
-        if m is None or m.get("inherited") is None:
+        if m is None:
             return "?/?"
-        inh = m["inherited"]
-        return f"{inh.get('paternal') or '-'} / {inh.get('maternal') or '-'}"
+        if m.get("inferred") and m.get("haplotypes"):  # a parent in the case but not typed
+            return f"{' / '.join(m['haplotypes'])} (not typed; reconstructed)"
+        inh = m.get("inherited")
+        if inh is not None:
+            return f"{shown(inh.get('paternal'))} / {shown(inh.get('maternal'))}"
+        # Several explanations: show each side they agree on, "?" for the one they do not.
+        alternatives = m.get("alternatives") or []
+        if not alternatives:
+            return "?/?"
+        sides = []
+        for key in ("paternal", "maternal"):
+            values = {shown(alt.get(key)) for alt in alternatives}
+            sides.append(values.pop() if len(values) == 1 else "?")
+        return " / ".join(sides)
 
     lines.append("")
     for mid, m in members.items():

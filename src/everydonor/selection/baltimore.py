@@ -20,6 +20,7 @@ from everydonor.selection.rules import (
 )
 from everydonor.selection.sources import (
     CANAANI_ABO,
+    CHANG_2015_DSA,
     CHANG_2016,
     CIBMTR_2015,
     CIUREA_2018,
@@ -45,23 +46,30 @@ _CRITERIA = (
               "below a DSA-negative donor.",
               (MDACC_2021, CIUREA_2018, SFGMTC_2020), SP,
               "EBMT numbers (positive > 1,000; high risk > 5,000, C1q+) are [M]; Beijing "
-              "excludes from 10,000."),
+              "excludes from 10,000.",
+              disputed_for=("positive", "high_risk", "exclusion"),
+              disputed_by=(CIUREA_2018, CHANG_2015_DSA)),
     Criterion("non_parent", "non_parent",
               "Siblings and children before parents: parent donors had more graft failure "
               "(14% vs 6-7%) after PTCy.",
               (MCCURDY_2018,), S,
               "Italian PTCy data: a parent donor for recipients <= 40 y gave more relapse; "
-              "mothers worse than fathers."),
+              "mothers worse than fathers.",
+              # same direction as McCurdy 2018 (parents last): a note, it concerns no donor
+              disputed_by=(MARIOTTI_2020,)),
     Criterion("donor_age_band", "donor_age_band",
               "Younger donor (< 30 years) preferred in the JHU prioritisation schema.",
               (DEZERN, MCCURDY_2018), M,
               "Disputed on PTCy: the donor-age effect (HR 1.39 for >= 30 y) disappeared after "
               "adjusting for patient age (McCurdy 2018); older donors gave less relapse in "
-              "Italian data."),
+              "Italian data.",
+              disputed_for=("older",), disputed_by=(MCCURDY_2018, MARIOTTI_2020)),
     Criterion("donor_sex", "donor_sex",
               "Male donor preferred in the JHU prioritisation schema.",
               (DEZERN,), M,
-              "Female-to-male gave more moderate-severe chronic GVHD in Italian PTCy data."),
+              "Female-to-male gave more moderate-severe chronic GVHD in Italian PTCy data.",
+              # the Italian data penalise a female donor only for a male patient
+              disputed_for=("female_to_female",), disputed_by=(MARIOTTI_2020,)),
     Criterion("abo", "abo",
               "ABO compatible before minor, major and bidirectional mismatch: major mismatch "
               "lowered day-100 engraftment; with bone-marrow grafts it worsened OS.",
@@ -70,7 +78,8 @@ _CRITERIA = (
               "CMV-matched donor preferred (secondary factor).",
               (SFGMTC_2020, DEZERN), SP,
               "JHU (928 patients): donor CMV serostatus was not associated with survival or "
-              "graft failure."),
+              "graft failure.",
+              disputed_for=("mismatched",), disputed_by=(MCCURDY_2018,)),
     Criterion("hla_matches_unrelated", "hla_matches_unrelated",
               "Among unrelated donors, fewer HLA mismatches first. Not used among relatives: "
               "greater HLA mismatch did not worsen outcome after haplo-PTCy.",
@@ -90,6 +99,7 @@ BALTIMORE_PTCY = RuleSet(
     hierarchy_citation=Citation(f"{EBMT_2017.text}; {CIBMTR_2015.text}: EBMT/CIBMTR analyses "
                                 "still place matched related and matched unrelated donors first in general"),
     hierarchy_confidence=SP,
+    hierarchy_references=(EBMT_2017, CIBMTR_2015),
     criteria=_CRITERIA,
     parameters=Parameters(dsa_exclude_mfi=20_000.0, dsa_high_risk_mfi=5_000.0,
                           offspring_first_patient_age=None),

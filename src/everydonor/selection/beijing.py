@@ -32,7 +32,11 @@ from everydonor.selection.sources import (
     CSH_2021,
     HUANG_2007_KIR,
     LV_2019,
+    MARIOTTI_2020,
+    MCCURDY_2018,
+    MDACC_2021,
     SFGMTC_2020,
+    STERN_2008,
     WANG_2014,
     WANG_2018,
 )
@@ -48,14 +52,16 @@ DSA = Criterion(
     "donor (MFI >= 2,000 was associated with poor graft function [M]).",
     (CHANG_2015_DSA, CIUREA_2018), S,
     "DSA thresholds are not standardised: Beijing >= 10,000 rejection [S], >= 2,000 poor graft "
-    "function [M]; MDACC desensitises below ~20,000; laboratory cut-offs range 500-2,000.")
+    "function [M]; MDACC desensitises below ~20,000; laboratory cut-offs range 500-2,000.",
+    disputed_for=("positive", "high_risk", "exclusion"), disputed_by=(MDACC_2021, CIUREA_2018))
 AGE_BAND = Criterion(
     "donor_age_band", "donor_age_band",
     "Younger donors (< 30 years) had less grade 2-4 acute GVHD and NRM and better overall "
     "survival on the G-CSF/ATG platform.",
     (WANG_2014, CHANG_2016), S,
     "Platform-dependent: on PTCy the donor-age effect disappeared after adjusting for patient "
-    "age (McCurdy 2018); Italian PTCy data: older donors, more aGVHD but less relapse.")
+    "age (McCurdy 2018); Italian PTCy data: older donors, more aGVHD but less relapse.",
+    disputed_for=("older",), disputed_by=(MCCURDY_2018, MARIOTTI_2020))
 SEX = Criterion(
     "donor_sex", "donor_sex",
     "Male donors had less NRM (HR 0.65) and better overall survival (HR 0.73).",
@@ -67,7 +73,8 @@ KINSHIP = Criterion(
     "before siblings (NRM); collateral relatives last.",
     (WANG_2014, CHANG_2016, COHORT_512), SP,
     "Collateral relatives ranked last is practice without an identified source [M]; mother "
-    "as donor is favoured in T-cell-depleted haplo (Stern 2008 [M]).")
+    "as donor is favoured in T-cell-depleted haplo (Stern 2008 [M]).",
+    disputed_for=("mother", "collateral"), disputed_by=(STERN_2008,))
 FIRST_DEGREE = Criterion(
     "first_degree", "first_degree",
     "First-degree relatives (parents, siblings, children) before collateral relatives (uncles, "
@@ -76,13 +83,14 @@ FIRST_DEGREE = Criterion(
     (COLLATERAL_PRACTICE,),
     M,
     "No supporting guideline identified yet; outcomes with collateral donors are reported as "
-    "acceptable by Chinese centres.")
+    "acceptable by Chinese centres.", disputed_for=("collateral",))
 NIMA = Criterion(
     "sibling_nima", "sibling_nima",
     "Among siblings, a NIMA-mismatched sibling (sharing the patient's paternal haplotype) before "
     "a NIPA-mismatched one: NIMA-mismatched siblings had the lowest acute GVHD.",
     (WANG_2014,), S,
-    "SFGM-TC 2020 judges KIR/NIMA/NIPA data insufficient to rank on.")
+    "SFGM-TC 2020 judges KIR/NIMA/NIPA data insufficient to rank on.",
+    disputed_for=("NIPA",), disputed_by=(SFGMTC_2020,))
 F_TO_M = Criterion(
     "female_to_male", "female_to_male",
     "Female donor to male recipient is avoided where an alternative exists: more grade 2-4 "
@@ -93,7 +101,8 @@ CMV = Criterion(
     "CMV-matched donor preferred (secondary factor). The Beijing sources give no specific CMV "
     "donor rule; this follows the SFGM-TC 'ideal donor' statement.",
     (SFGMTC_2020,), SP,
-    "No Beijing CMV rule identified; PTCy data found donor CMV serostatus unrelated to survival.")
+    "No Beijing CMV rule identified; PTCy data found donor CMV serostatus unrelated to survival.",
+    disputed_for=("mismatched",), disputed_by=(MCCURDY_2018,))
 ABO = Criterion(
     "abo", "abo",
     "ABO compatible before minor, major and bidirectional mismatch (secondary factor): major "
@@ -106,7 +115,8 @@ KIR = Criterion(
     "survival: a donor without it is preferred (secondary factor, weak evidence).",
     (CHANG_2016, HUANG_2007_KIR), S,
     "Opposite direction on other platforms: KIR-ligand/inhibitory-KIR mismatch is beneficial "
-    "with T-cell depletion (Perugia) and PTCy.")
+    "with T-cell depletion (Perugia) and PTCy.",
+    disputed_for=("mismatch",), disputed_by=(CHANG_2016,))
 HLA_UNRELATED = Criterion(
     "hla_matches_unrelated", "hla_matches_unrelated",
     "Among unrelated donors, fewer HLA mismatches (A, B, C, DRB1, DQB1) first. Not used among "
@@ -166,6 +176,7 @@ BEIJING_CSH2021 = RuleSet(
     hierarchy_citation=Citation(f"{CSH_2018.text}; {CSH_2021.text}; {LV_2019.text} "
                                 "(haploidentical as the first alternative donor)"),
     hierarchy_confidence=SP,
+    hierarchy_references=(CSH_2018, CSH_2021, LV_2019),
     criteria=_CRITERIA, parameters=Parameters(), parameter_sources=_PARAMETER_SOURCES,
     references=(CSH_2021, CSH_2018, WANG_2014, CHANG_2016, CHANG_2015_DSA, WANG_2018,
                 COHORT_512, CANAANI_ABO, SFGMTC_2020, CIUREA_2018, LV_2019),
@@ -185,6 +196,7 @@ BEIJING_CSH2018 = RuleSet(
     hierarchy_citation=Citation(f"{CSH_2018.text}; {CSH_2021.text} (the 2018 algorithm "
                                 "'favored MSDs over HIDs')"),
     hierarchy_confidence=S,
+    hierarchy_references=(CSH_2018, CSH_2021),
     criteria=_CRITERIA, parameters=Parameters(), parameter_sources=_PARAMETER_SOURCES,
     references=BEIJING_CSH2021.references,
     reads=tuple(r.replace(" and disease_risk (for the CSH 2021 switch)", "")

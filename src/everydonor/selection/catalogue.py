@@ -135,7 +135,8 @@ def rule_set_from_mapping(data: Any) -> RuleSet:
         haplo_over_sibling=base.haplo_over_sibling, notes=(*base.notes, *notes),
         derived_from=f"{base.name}@{base.version}", overrides=overrides,
         verified_by=_text_or_none(data, "verified_by"),
-        verified_on=_text_or_none(data, "verified_on"))
+        verified_on=_text_or_none(data, "verified_on"),
+        hierarchy_references=base.hierarchy_references)
 
 
 def _text_or_none(data: Mapping[str, Any], key: str) -> str | None:

@@ -25,6 +25,10 @@ class Assessment:
     unknown: str | None = None
     #: False when the criterion does not apply to this donor (e.g. NIMA/NIPA to a parent).
     applies: bool = True
+    #: The donor's value as codes (``older``, ``mother``, ``NIPA``, ``high_risk`` …): what a
+    #: criterion's disagreement note is matched against (:attr:`Criterion.disputed_for
+    #: <everydonor.selection.rules.Criterion.disputed_for>`). Empty when the value is unknown.
+    facts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +114,10 @@ def _dsa(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     tier = float(DsaBand.ORDER.index(band.band))
     if band.band == "exclusion":
         return Assessment(tier, band.describe() + "; kept only because a desensitisation plan "
-                          f"is recorded ({c.person.desensitization_plan})")
+                          f"is recorded ({c.person.desensitization_plan})", facts=("exclusion",))
     if band.band == "not_assessable":
         return Assessment(tier, band.describe(), "DSA")
-    return Assessment(tier, band.describe())
+    return Assessment(tier, band.describe(), facts=(band.band,))
 
 
 def _age_band(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
@@ -123,14 +127,19 @@ def _age_band(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     if age is None:
         return Assessment(2, "age unknown", "donor age")
     if age < p.young_donor_age:
-        return Assessment(0, f"age {age:g} (< {p.young_donor_age:g}: young donor)")
-    return Assessment(1, f"age {age:g} (>= {p.young_donor_age:g})")
+        return Assessment(0, f"age {age:g} (< {p.young_donor_age:g}: young donor)",
+                          facts=("young",))
+    return Assessment(1, f"age {age:g} (>= {p.young_donor_age:g})", facts=("older",))
 
 
 def _sex(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     if c.person.sex is None:
         return Assessment(2, "sex unknown", "donor sex")
-    return Assessment(0 if c.person.sex is Sex.MALE else 1, f"{c.person.sex.value} donor")
+    facts: tuple[str, ...] = (c.person.sex.value,)
+    if c.person.sex is Sex.FEMALE and patient.sex is not None:
+        facts += (f"female_to_{patient.sex.value}",)
+    return Assessment(0 if c.person.sex is Sex.MALE else 1, f"{c.person.sex.value} donor",
+                      facts=facts)
 
 
 _COLLATERAL = "collateral or more distant relative"
@@ -140,16 +149,17 @@ def _kinship_tier(c: DonorCandidate, patient: Person, p: Parameters,
                   offspring_first: bool) -> Assessment:
     rel = c.person.relationship
     if rel is None:
-        return Assessment(0, "unrelated donor")
+        return Assessment(0, "unrelated donor", facts=("unrelated",))
     if rel.is_child:
-        return Assessment(0, "child of the patient")
+        return Assessment(0, "child of the patient", facts=("child",))
     if rel.is_full_sibling:
-        return Assessment(1 if offspring_first else 0, "full sibling")
+        return Assessment(1 if offspring_first else 0, "full sibling", facts=("sibling",))
     if rel is Relationship.FATHER:
-        return Assessment(2, "father")
+        return Assessment(2, "father", facts=("father", "parent"))
     if rel is Relationship.MOTHER:
-        return Assessment(3, "mother")
-    return Assessment(4, f"{rel.value.replace('_', ' ')} ({_COLLATERAL})")
+        return Assessment(3, "mother", facts=("mother", "parent"))
+    return Assessment(4, f"{rel.value.replace('_', ' ')} ({_COLLATERAL})",
+                      facts=("collateral",))
 
 
 def _kinship_beijing(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
@@ -161,14 +171,15 @@ def _kinship_beijing(c: DonorCandidate, patient: Person, p: Parameters) -> Asses
         return Assessment(a.tier, a.value, "patient age (offspring-vs-sibling order)"
                           if c.person.relationship is not None and (
                               c.person.relationship.is_child
-                              or c.person.relationship.is_full_sibling) else None)
+                              or c.person.relationship.is_full_sibling) else None,
+                          facts=a.facts)
     first = patient.age >= cut
     a = _kinship_tier(c, patient, p, first)
     if c.person.relationship is not None and (c.person.relationship.is_child
                                               or c.person.relationship.is_full_sibling):
         side = (f"patient {patient.age:g} >= {cut:g}: offspring before siblings" if first else
                 f"patient {patient.age:g} < {cut:g}: children and siblings alike")
-        return Assessment(a.tier, f"{a.value}; {side}")
+        return Assessment(a.tier, f"{a.value}; {side}", facts=a.facts)
     return a
 
 
@@ -180,15 +191,15 @@ def _first_degree(c: DonorCandidate, patient: Person, p: Parameters) -> Assessme
     if rel is None:
         return Assessment(0, "unrelated donor", applies=False)
     if rel.value in _FIRST_DEGREE:
-        return Assessment(0, "first-degree relative")
-    return Assessment(1, f"{rel.value.replace('_', ' ')}: {_COLLATERAL}")
+        return Assessment(0, "first-degree relative", facts=("first_degree",))
+    return Assessment(1, f"{rel.value.replace('_', ' ')}: {_COLLATERAL}", facts=("collateral",))
 
 
 def _non_parent(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     rel = c.person.relationship
     if rel is not None and rel.is_parent:
-        return Assessment(1, f"parent ({rel.value})")
-    return Assessment(0, "not a parent")
+        return Assessment(1, f"parent ({rel.value})", facts=("parent", rel.value))
+    return Assessment(0, "not a parent", facts=("not_parent",))
 
 
 def _sibling_nima(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
@@ -198,9 +209,11 @@ def _sibling_nima(c: DonorCandidate, patient: Person, p: Parameters) -> Assessme
         return Assessment(0, "not a haploidentical sibling", applies=False)
     mismatch = (c.family or {}).get("sibling_mismatch")
     if mismatch == "NIMA":
-        return Assessment(0, "NIMA-mismatched sibling (shares the patient's paternal haplotype)")
+        return Assessment(0, "NIMA-mismatched sibling (shares the patient's paternal haplotype)",
+                          facts=("NIMA",))
     if mismatch == "NIPA":
-        return Assessment(1, "NIPA-mismatched sibling (shares the patient's maternal haplotype)")
+        return Assessment(1, "NIPA-mismatched sibling (shares the patient's maternal haplotype)",
+                          facts=("NIPA",))
     return Assessment(2, "NIMA/NIPA undetermined", "NIMA/NIPA (shared haplotype undetermined)")
 
 
@@ -208,8 +221,9 @@ def _female_to_male(c: DonorCandidate, patient: Person, p: Parameters) -> Assess
     if c.person.sex is None or patient.sex is None:
         return Assessment(2, "sex pair unknown", "donor/patient sex")
     if c.person.sex is Sex.FEMALE and patient.sex is Sex.MALE:
-        return Assessment(1, "female donor to male patient (avoided)")
-    return Assessment(0, f"{c.person.sex.value} → {patient.sex.value}")
+        return Assessment(1, "female donor to male patient (avoided)", facts=("female_to_male",))
+    return Assessment(0, f"{c.person.sex.value} → {patient.sex.value}",
+                      facts=(f"{c.person.sex.value}_to_{patient.sex.value}",))
 
 
 def _cmv(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
@@ -219,8 +233,8 @@ def _cmv(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
                           "CMV serostatus")
     pair = c.compatibility.get("cmv") or ""
     if r is d:
-        return Assessment(0, f"CMV {pair} (matched)")
-    return Assessment(1, f"CMV {pair} (mismatched)")
+        return Assessment(0, f"CMV {pair} (matched)", facts=("matched",))
+    return Assessment(1, f"CMV {pair} (mismatched)", facts=("mismatched",))
 
 
 def _cmv_positive_for_positive(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
@@ -232,8 +246,10 @@ def _cmv_positive_for_positive(c: DonorCandidate, patient: Person, p: Parameters
     if d in (None, CmvSerostatus.UNKNOWN):
         return Assessment(2, "donor CMV serostatus unknown", "CMV serostatus")
     if d is CmvSerostatus.POSITIVE:
-        return Assessment(0, "CMV-positive donor for a CMV-positive patient")
-    return Assessment(1, "CMV-negative donor for a CMV-positive patient")
+        return Assessment(0, "CMV-positive donor for a CMV-positive patient",
+                          facts=("positive_for_positive",))
+    return Assessment(1, "CMV-negative donor for a CMV-positive patient",
+                      facts=("negative_for_positive",))
 
 
 _ABO_TIER = {"compatible": 0, "minor": 1, "major": 2, "bidirectional": 3}
@@ -244,17 +260,42 @@ def _abo(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     if abo is None:
         return Assessment(4, "ABO unknown", "ABO")
     word = "ABO compatible" if abo == "compatible" else f"ABO {abo} mismatch"
-    return Assessment(_ABO_TIER[abo], word)
+    return Assessment(_ABO_TIER[abo], word, facts=(abo,))
+
+
+_CLASS_I = ("A", "B", "C")
+
+
+def class_i_identical(c: DonorCandidate) -> str | None:
+    """How the donor is known to be identical to the patient at HLA class I (A, B, C), or None.
+
+    By segregation: the family proves the donor carries both of the patient's haplotypes (not a
+    recombinant), so the untyped class I loci are identical too. At allele level: A, B and C
+    typed, unambiguous, without a mismatch. Either way the KIR ligands are the patient's own.
+    """
+    fam = c.family or {}
+    if (fam.get("hla_relation") == "identical" and fam.get("basis") == "segregation"
+            and not fam.get("recombinant")):
+        return "by segregation"
+    loci = (c.compatibility.get("hla") or {}).get("loci", {})
+    if all(loc in loci and loci[loc].get("level") == "allele" and not loci[loc].get("ambiguous")
+           and not loci[loc]["gvh"] and not loci[loc]["hvg"] for loc in _CLASS_I):
+        return "at allele level"
+    return None
 
 
 def _kir_avoid(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     value = c.compatibility.get("kir_ligand_mismatch_gvh")
+    identical = class_i_identical(c)
+    if identical is not None and not value:
+        return Assessment(0, f"no KIR-ligand mismatch possible: HLA class I identical "
+                          f"{identical}", facts=("class_i_identical",))
     if value is None:
         return Assessment(2, "KIR-ligand status unknown (A, B or C not resolved)",
                           "KIR ligands")
     if value:
-        return Assessment(1, "KIR-ligand mismatch in the GvH direction")
-    return Assessment(0, "no KIR-ligand mismatch in the GvH direction")
+        return Assessment(1, "KIR-ligand mismatch in the GvH direction", facts=("mismatch",))
+    return Assessment(0, "no KIR-ligand mismatch in the GvH direction", facts=("none",))
 
 
 def _hla_matches(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
@@ -266,13 +307,21 @@ def _hla_matches(c: DonorCandidate, patient: Person, p: Parameters) -> Assessmen
     of_10 = hla["match"]["of_10"]
     untyped = hla.get("untyped_loci", [])
     return Assessment(10 - of_10, f"{of_10}/10" + (f" (untyped: {', '.join(untyped)})"
-                                                    if untyped else ""))
+                                                    if untyped else ""),
+                      facts=("matched" if of_10 == 10 else "mismatched",))
+
+
+#: Where a continuous donor-age criterion says "older" for a disagreement note: the cut-off of
+#: the analyses that disagree (McCurdy 2018: HR 1.39 for donors >= 30 y, gone after adjusting).
+OLDER_DONOR_AGE = 30.0
 
 
 def _age(c: DonorCandidate, patient: Person, p: Parameters) -> Assessment:
     if c.person.age is None:
         return Assessment(math.inf, "age unknown", "donor age")
-    return Assessment(c.person.age, f"age {c.person.age:g}")
+    cut = p.young_donor_age if p.young_donor_age is not None else OLDER_DONOR_AGE
+    return Assessment(c.person.age, f"age {c.person.age:g}",
+                      facts=("older" if c.person.age >= cut else "young",))
 
 
 COMPARISONS: dict[str, Comparison] = {

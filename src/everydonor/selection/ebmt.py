@@ -21,9 +21,12 @@ from everydonor.selection.rules import (
 )
 from everydonor.selection.sources import (
     CANAANI_ABO,
+    CHANG_2015_DSA,
     CIUREA_2018,
     CIUREA_2020,
     EBMT_2017,
+    MCCURDY_2018,
+    MDACC_2021,
     SFGMTC_2020,
 )
 
@@ -37,12 +40,15 @@ _CRITERIA = (
               "desensitise when there is no alternative, and re-test.",
               (CIUREA_2018, CIUREA_2020), M,
               "Thresholds differ: Beijing excludes from 10,000; MDACC desensitises below "
-              "~20,000; laboratories call positivity from 500 to 2,000."),
+              "~20,000; laboratories call positivity from 500 to 2,000.",
+              disputed_for=("positive", "high_risk", "exclusion"),
+              disputed_by=(CHANG_2015_DSA, MDACC_2021)),
     Criterion("donor_age", "donor_age",
               "Younger donor preferred (no age cut-off stated in the abstract).",
               (CIUREA_2020,), M,
               "PTCy data: the donor-age effect disappeared after adjusting for patient age "
-              "(McCurdy 2018)."),
+              "(McCurdy 2018).",
+              disputed_for=("older",), disputed_by=(MCCURDY_2018,)),
     Criterion("donor_sex", "donor_sex",
               "Male donor preferred (SFGM-TC: the ideal donor is a young man).",
               (CIUREA_2020, SFGMTC_2020), M),
@@ -53,7 +59,8 @@ _CRITERIA = (
     Criterion("cmv", "cmv_positive_for_positive",
               "A CMV-positive donor for a CMV-positive recipient.", (CIUREA_2020,), M,
               "SFGM-TC 2020: 'CMV-matched' ideal; age, sex, CMV and ABO 'impossible to "
-              "prioritise'."),
+              "prioritise'.",
+              disputed_for=("negative_for_positive",), disputed_by=(SFGMTC_2020,)),
     Criterion("hla_matches_unrelated", "hla_matches_unrelated",
               "Among unrelated donors, fewer HLA mismatches first; not a haploidentical "
               "criterion (SFGM-TC 2020: number of HLA mismatches not a criterion).",
@@ -71,6 +78,7 @@ EBMT_2020 = RuleSet(
     hierarchy_citation=Citation(f"{EBMT_2017.text}: EBMT analyses still place matched related "
                                 "and matched unrelated donors first in general"),
     hierarchy_confidence=SP,
+    hierarchy_references=(EBMT_2017,),
     criteria=_CRITERIA,
     parameters=Parameters(dsa_exclude_mfi=5_000.0, dsa_high_risk_mfi=None,
                           dsa_positive_mfi=1_000.0, young_donor_age=None,

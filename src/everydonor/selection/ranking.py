@@ -15,6 +15,13 @@ Pipeline (each step visible in the answer):
    down, the first criterion that separates them.
 
 Missing facts are flagged and listed under ``could_not_weigh``; they are never filled in.
+
+Each ranked donor also carries ``relation``: what the family proves (``genotypically
+HLA-identical by segregation`` …) as a headline, the loci the donor is typed at of the patient's,
+and for an identical donor typed incompletely the recommendation to complete the typing before
+donation. A reason is marked "sources disagree" only where the criterion's disagreement concerns
+the donor's own value (:attr:`~everydonor.selection.rules.Criterion.disputed_for`), and the
+document's ``references`` number the sources the report cites, keeping unverified evidence apart.
 """
 
 from __future__ import annotations
@@ -29,14 +36,30 @@ from everydonor.case import Case, Person, Relationship
 from everydonor.hla.kir import KirTable
 from everydonor.hla.reduction import Reducer
 from everydonor.hla.tce import TceTable
-from everydonor.selection.criteria import COMPARISONS, Assessment, DonorCandidate, dsa_band
+from everydonor.selection.criteria import (
+    COMPARISONS,
+    Assessment,
+    DonorCandidate,
+    class_i_identical,
+    dsa_band,
+)
 from everydonor.selection.rules import Citation, Criterion, DonorType, RuleSet
-from everydonor.selection.sources import WBMT_2022
+from everydonor.selection.sources import CONFIRMATORY_TYPING, WBMT_2022
 
 LEUKAEMIAS = ("AML", "ALL", "CML", "CLL", "CMML", "JMML", "MPAL", "T-ALL", "B-ALL", "APL")
 DISCLAIMER = ("Decision support — for review by the treating physician. The ranking applies the "
               "named rule set to the facts in the case file; it does not replace the transplant "
               "team's judgement.")
+
+
+#: Appended to a reason whose criterion's sources disagree about this donor's value.
+DISPUTE_MARK = "⚑ sources disagree"
+DISPUTE_LEGEND = (
+    "⚑ sources disagree: shown only where the disagreement concerns this donor's value — the "
+    "rule set counts that value against the donor (or ranks on it at all) while another source "
+    "found no effect or the opposite (e.g. an older donor: the Beijing data favour donors "
+    "under 30, PTCy data found no donor-age effect after adjusting for patient age). The "
+    "disagreement itself is stated once, in the rule-set table ('Where sources disagree').")
 
 
 def short_citation(c: Citation) -> str:
@@ -62,6 +85,7 @@ class RankedDonor:
     flags: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     decided: dict[str, Any] | None = None
+    relation: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> tuple[Any, ...]:
         return (self.hierarchy_tier, *(a.tier for a in self.assessments), self.candidate.id)
@@ -77,6 +101,90 @@ def _is_leukaemia(diagnosis: str | None) -> bool:
         return False
     d = diagnosis.strip()
     return d.upper() in LEUKAEMIAS or "leuk" in d.lower()
+
+
+def _below_allele_level(compat: Mapping[str, Any]) -> list[str]:
+    loci = (compat.get("hla") or {}).get("loci", {})
+    return [loc for loc, v in loci.items() if v.get("level") not in (None, "allele")]
+
+
+def _typing(person: Person, compat: Mapping[str, Any], loci: list[str]) -> dict[str, Any]:
+    """Which of the patient's loci the donor is typed at, in words."""
+    typed = {loc.value for loc in person.hla.typed_loci()} if person.hla else set()
+    untyped = [loc for loc in loci if loc not in typed]
+    low = [loc for loc in _below_allele_level(compat) if loc in loci]
+    words = f"typed at {len(loci) - len(untyped)} of {len(loci)} loci"
+    if untyped:
+        words += f"; {', '.join(untyped)} untyped"
+    if low:
+        words += f"; {', '.join(low)} below allele level"
+    return {"loci": loci, "typed_loci": [loc for loc in loci if loc in typed],
+            "untyped_loci": untyped, "below_allele_level": low, "typing": words,
+            "complete": not untyped and not low}
+
+
+def _complete_typing(typing: Mapping[str, Any], how: str) -> str:
+    """The recommendation for an identical donor whose typing is incomplete."""
+    todo = []
+    if typing["untyped_loci"]:
+        todo.append(f"type {', '.join(typing['untyped_loci'])}")
+    if typing["below_allele_level"]:
+        todo.append(f"{', '.join(typing['below_allele_level'])} below allele level: confirm at "
+                    "high resolution")
+    refs = "; ".join(short_citation(c) for c in CONFIRMATORY_TYPING)
+    return (f"identical {how}, {typing['typing'].split(';')[0]}: complete the typing before "
+            f"donation ({'; '.join(todo)}) — confirmatory typing of the selected donor at all "
+            f"loci, at high resolution and on an independent sample, is standard practice "
+            f"[M; {refs}]")
+
+
+def _relation(c: DonorCandidate, loci: list[str]) -> dict[str, Any]:
+    """What the family proves about the donor, as a headline, and how complete the typing is."""
+    fam = c.family or {}
+    relation = fam.get("hla_relation")
+    basis = fam.get("basis")
+    shared = fam.get("shared")
+    typing = _typing(c.person, c.compatibility, loci)
+    identical = c.donor_type in (DonorType.MATCHED_SIBLING, DonorType.MATCHED_RELATED)
+    if c.person.relationship is None:
+        headline, basis = "unrelated donor: compared by typing only", "typing"
+    elif relation == "identical" and basis == "segregation":
+        headline = "genotypically HLA-identical by segregation"
+    elif relation == "haploidentical":
+        headline = ("haploidentical by segregation" if basis == "segregation" else
+                    "haploidentical by phenotype only (phase not proven)")
+        if shared in ("paternal", "maternal"):
+            headline += f": shares the patient's {shared} haplotype"
+    elif relation == "not_haploidentical":
+        headline = ("shares neither of the patient's haplotypes (by segregation)"
+                    if basis == "segregation" else
+                    "shares neither of the patient's haplotypes (by phenotype)")
+    elif identical:
+        headline = ("HLA-identical by phenotype only: relation not determined by segregation, "
+                    "genotypic identity not proven")
+    elif c.donor_type is DonorType.HAPLOIDENTICAL_RELATED:
+        headline = ("relation not determined by segregation: haploidentical by phenotype only "
+                    "(not proven)")
+    else:
+        headline = "relation not determined by segregation: mismatched by phenotype"
+    short = {"genotypically HLA-identical by segregation": "identical by segregation",
+             "unrelated donor: compared by typing only": "unrelated"}.get(headline)
+    if short is None:
+        short = (f"shares the {shared} haplotype" if relation == "haploidentical"
+                 and shared in ("paternal", "maternal") else "shares neither haplotype"
+                 if relation == "not_haploidentical" else headline.split(":")[0])
+        if relation == "haploidentical" and basis != "segregation":
+            short += " (by phenotype)"
+    if fam.get("recombinant"):
+        headline += " (recombinant haplotype)"
+        short += ", recombinant"
+    recommendation = None
+    if identical and c.person.relationship is not None and not typing["complete"]:
+        how = "by segregation" if relation == "identical" else "by phenotype"
+        recommendation = _complete_typing(typing, how)
+    return {"headline": headline, "short": short, "basis": basis, "hla_relation": relation,
+            **typing,
+            "class_i_identical": class_i_identical(c), "recommendation": recommendation}
 
 
 def _donor_type(person: Person, family: Mapping[str, Any] | None,
@@ -101,11 +209,7 @@ def _donor_type(person: Person, family: Mapping[str, Any] | None,
         return DonorType.MATCHED_UNRELATED, flags
     sibling = person.relationship.is_full_sibling
     relation = (family or {}).get("hla_relation")
-    if relation == "identical":
-        low = [loc for loc, v in loci.items() if v.get("level") not in (None, "allele")]
-        if low:
-            flags.append("identical by segregation; typing below allele level at "
-                         f"{', '.join(low)}: confirm at high resolution")
+    if relation == "identical":  # incomplete typing: the relation's recommendation (a flag)
         return (DonorType.MATCHED_SIBLING if sibling else DonorType.MATCHED_RELATED), flags
     if relation == "haploidentical":
         return DonorType.HAPLOIDENTICAL_RELATED, flags
@@ -188,8 +292,10 @@ def _hierarchy_tier(c: DonorCandidate, rules: RuleSet, switch: Mapping[str, Any]
 
 
 def _flags(c: DonorCandidate, assessments: list[Assessment], rules: RuleSet,
-           patient: Person) -> list[str]:
+           patient: Person, relation: Mapping[str, Any]) -> list[str]:
     flags = list(c.flags)
+    if relation.get("recommendation"):
+        flags.insert(0, relation["recommendation"])
     hla = c.compatibility.get("hla") or {}
     if hla.get("untyped_loci"):
         flags.append(f"untyped loci: {', '.join(hla['untyped_loci'])} (mismatches there not "
@@ -231,7 +337,7 @@ def _flags(c: DonorCandidate, assessments: list[Assessment], rules: RuleSet,
     return flags
 
 
-def _describe_type(c: DonorCandidate) -> str:
+def _describe_type(c: DonorCandidate, relation: Mapping[str, Any]) -> str:
     words = c.donor_type.value.replace("_", " ")
     fam = c.family or {}
     rel = c.person.relationship
@@ -249,6 +355,12 @@ def _describe_type(c: DonorCandidate) -> str:
     counts = (f"; HLA {match['of_8']}/8, {match['of_10']}/10"
               + (f" (untyped {', '.join(untyped)} not counted as matched)" if untyped else "")
               ) if match else ""
+    if rel is not None and relation.get("hla_relation") == "identical" and match:
+        # The family proves identity; the counts only say how much of it the typing shows.
+        typed = len(relation.get("typed_loci") or [])
+        counts = (f" ({relation['headline']}); HLA counts at the {typed} typed loci only: "
+                  f"{match['of_8']}/8, {match['of_10']}/10" if not relation.get("complete") else
+                  f" ({relation['headline']}); HLA {match['of_8']}/8, {match['of_10']}/10")
     mp = c.person.match_probability
     if mp:
         def pct(key: str) -> str:
@@ -270,6 +382,8 @@ def rank_donors(case: Case, family: Mapping[str, Any], match: Mapping[str, Any],
     switch = _switch(case, rules)
     excluded: list[dict[str, Any]] = []
     ranked: list[RankedDonor] = []
+    loci = [loc.value for loc in patient.hla.typed_loci()] if patient.hla else []
+    dsa_rule = next((cr for cr in rules.criteria if cr.compare == "dsa"), None)
 
     for person in (*case.relatives, *case.unrelated):
         if person.relationship is Relationship.PARTNER:
@@ -291,9 +405,11 @@ def rank_donors(case: Case, family: Mapping[str, Any], match: Mapping[str, Any],
             hits = ", ".join(f"{h['specificity']} MFI {h['mfi']:g}" for h in band.hits
                              if h["mfi"] >= params.dsa_exclude_mfi or band.escalated_by_c1q)
             c1q = " (C1q-positive: moved up one band)" if band.escalated_by_c1q else ""
+            disputed = (f" {DISPUTE_MARK}" if dsa_rule is not None
+                        and dsa_rule.disputed_here(("exclusion",)) else "")
             because.append(f"DSA {hits} >= {params.dsa_exclude_mfi:g}{c1q} — rejection band of "
                            f"rule set {rules.name} {cite(rules.criterion('dsa'))}; no "
-                           "desensitisation plan recorded")
+                           f"desensitisation plan recorded{disputed}")
         if because:
             excluded.append({"id": person.id, "kind": "contraindicated", "because": because})
             continue
@@ -302,13 +418,14 @@ def rank_donors(case: Case, family: Mapping[str, Any], match: Mapping[str, Any],
                                    tuple(type_flags))
         assessments = [COMPARISONS[c.compare](candidate, patient, params) for c in rules.criteria]
         entry = RankedDonor(candidate, _hierarchy_tier(candidate, rules, switch), assessments)
-        entry.flags = _flags(candidate, assessments, rules, patient)
+        entry.relation = _relation(candidate, loci)
+        entry.flags = _flags(candidate, assessments, rules, patient, entry.relation)
         ranked.append(entry)
 
     ranked.sort(key=RankedDonor.key)
     for i, entry in enumerate(ranked):
         c = entry.candidate
-        reasons = [_describe_type(c)]
+        reasons = [_describe_type(c, entry.relation)]
         if entry.hierarchy_tier != rules.hierarchy.index(c.donor_type) and (
             rules.haplo_over_sibling is not None
         ):
@@ -317,7 +434,7 @@ def rank_donors(case: Case, family: Mapping[str, Any], match: Mapping[str, Any],
                            f"{short_citation(rules.haplo_over_sibling.citation)}]")
         for crit, a in zip(rules.criteria, entry.assessments, strict=True):
             if a.applies:
-                disputed = " ⚑ sources disagree" if crit.disputed else ""
+                disputed = f" {DISPUTE_MARK}" if crit.disputed_here(a.facts) else ""
                 reasons.append(f"{crit.id}: {a.value} {cite(crit)}{disputed}")
         if i + 1 < len(ranked):
             entry.decided = _decided(entry, ranked[i + 1], rules)
@@ -353,8 +470,58 @@ def rank_donors(case: Case, family: Mapping[str, Any], match: Mapping[str, Any],
         "warnings": warnings,
         "release": match.get("release"),
         "notice": DISCLAIMER,
+        "legend": {"dispute": DISPUTE_LEGEND},
     }
+    document["references"] = bibliography(rules, document)
     return RankingResult(document)
+
+
+def _strings(value: Any, skip: Any = None) -> list[str]:
+    """Every string inside a JSON-like value (``skip``: one list left out, by identity)."""
+    if value is skip:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in _strings(v, skip)]
+    if isinstance(value, list | tuple):
+        return [t for v in value for t in _strings(v, skip)]
+    return []
+
+
+def bibliography(rules: RuleSet, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The sources the report cites, each once: ``cited`` (verified, numbered ``[n]`` in the
+    order of the rule set's reference list, then as first cited), ``unverified`` (evidence not
+    yet verified, ``[U1]`` …: never listed as references) and ``not_cited`` (rule-set references
+    nothing in this report cites).
+
+    A source is cited when the rule-set table shows it (hierarchy, criteria and the sources of
+    each disagreement) or when its full text or short label appears in the document."""
+    shown: list[Citation] = [*rules.hierarchy_references]
+    if rules.haplo_over_sibling is not None:
+        shown.append(rules.haplo_over_sibling.citation)
+    for crit in rules.criteria:
+        shown += [*crit.citations, *crit.disputed_by]
+    body = "\n".join(_strings(document, skip=(document.get("rules") or {}).get("references")))
+    candidates = [*rules.references, WBMT_2022, *CONFIRMATORY_TYPING]
+    shown += [c for c in candidates if c.text in body or short_citation(c) in body]
+    seen: set[str] = set()
+    ordered: list[Citation] = []
+    shown_texts = {c.text for c in shown}
+    for c in [*(r for r in rules.references if r.text in shown_texts), *shown]:
+        if c.text not in seen:
+            seen.add(c.text)
+            ordered.append(c)
+    cited = [c for c in ordered if c.verified]
+    unverified = [c for c in ordered if not c.verified]
+    return {
+        "cited": [{"n": i, "marker": str(i), "label": short_citation(c), "text": c.text,
+                   "url": c.url} for i, c in enumerate(cited, start=1)],
+        "unverified": [{"marker": f"U{i}", "label": short_citation(c), "text": c.text,
+                        "url": c.url, "why": c.unverified, "confidence": "M"}
+                       for i, c in enumerate(unverified, start=1)],
+        "not_cited": [c.text for c in rules.references if c.text not in seen],
+    }
 
 
 def _decided(upper: RankedDonor, lower: RankedDonor, rules: RuleSet) -> dict[str, Any]:
@@ -394,13 +561,20 @@ def _ranked_entry(rank: int, e: RankedDonor, rules: RuleSet) -> dict[str, Any]:
         "relationship": p.relationship.value if p.relationship else None,
         "name": p.name, "sex": p.sex.value if p.sex else None, "age": p.age,
         "medically_eligible": p.medically_eligible,
+        "relation": dict(e.relation),
+        "disputes": [{"criterion": crit.id, "facts": list(a.facts),
+                      "disagreement": crit.disputed,
+                      "sources": [s.text for s in crit.disputed_by]}
+                     for crit, a in zip(rules.criteria, e.assessments, strict=True)
+                     if a.applies and crit.disputed_here(a.facts)],
         "dsa_band": c.dsa_band.band,
         "hierarchy_position": e.hierarchy_tier,
         "decided_by": e.decided,
         "criteria": [{"id": crit.id, "value": a.value,
                       "tier": a.tier if math.isfinite(a.tier) else None,
                       "unknown": a.unknown, "applies": a.applies,
-                      "confidence": crit.confidence.value}
+                      "confidence": crit.confidence.value, "facts": list(a.facts),
+                      "disputed_here": a.applies and crit.disputed_here(a.facts)}
                      for crit, a in zip(rules.criteria, e.assessments, strict=True)],
         "family": dict(c.family) if c.family else None,
         "compatibility": dict(c.compatibility),

@@ -48,9 +48,17 @@ class Citation:
     url: str | None = None
     #: How reasons cite it (``Wang 2014``); derived from ``text`` when not given.
     short: str | None = None
+    #: Why this is not (yet) a verifiable reference — authors or journal not identified, the
+    #: primary paper not checked, not in the project's sources. Such evidence is shown [M] in
+    #: its own report section, never in the reference list.
+    unverified: str | None = None
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def verified(self) -> bool:
+        return self.unverified is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +71,15 @@ class Criterion:
     explanation: str
     citations: tuple[Citation, ...]
     confidence: Confidence
-    #: Where sources disagree: the disagreement, shown next to every reason this criterion gives.
+    #: Where sources disagree: the disagreement, in words (the rule-set table shows it).
     disputed: str | None = None
+    #: The donor facts the disagreement concerns (the :attr:`Assessment.facts
+    #: <everydonor.selection.criteria.Assessment.facts>` codes of the comparison, e.g.
+    #: ``older`` for a donor aged 30 or more): a reason is marked "sources disagree" only when
+    #: the donor's fact is one of these. Empty: a note on the evidence that concerns no donor.
+    disputed_for: tuple[str, ...] = ()
+    #: The sources that point the other way (cited with the disagreement).
+    disputed_by: tuple[Citation, ...] = ()
 
     def tag(self) -> str:
         return f"[{self.confidence.value}]"
@@ -73,7 +88,13 @@ class Criterion:
         return {"id": self.id, "compare": self.compare, "explanation": self.explanation,
                 "citations": [c.text for c in self.citations],
                 "urls": [c.url for c in self.citations if c.url],
-                "confidence": self.confidence.value, "disputed": self.disputed}
+                "confidence": self.confidence.value, "disputed": self.disputed,
+                "disputed_for": list(self.disputed_for),
+                "disputed_by": [c.text for c in self.disputed_by]}
+
+    def disputed_here(self, facts: tuple[str, ...]) -> bool:
+        """Whether the disagreement concerns a donor whose value has these ``facts``."""
+        return self.disputed is not None and any(f in self.disputed_for for f in facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +172,8 @@ class RuleSet:
     #: for the built-in sets, which no clinician of this project has verified yet.
     verified_by: str | None = None
     verified_on: str | None = None
+    #: The sources of the hierarchy one by one (``hierarchy_citation`` is their joint text).
+    hierarchy_references: tuple[Citation, ...] = ()
 
     def criterion(self, cid: str) -> Criterion:
         for c in self.criteria:
@@ -165,7 +188,8 @@ class RuleSet:
             "references": [c.text for c in self.references],
             "hierarchy": [t.value for t in self.hierarchy],
             "hierarchy_basis": {"citation": self.hierarchy_citation.text,
-                                "confidence": self.hierarchy_confidence.value},
+                                "confidence": self.hierarchy_confidence.value,
+                                "references": [c.text for c in self.hierarchy_references]},
             "criteria": [c.to_dict() for c in self.criteria],
             "parameters": self.parameters.to_dict(),
             "parameter_sources": [{"parameter": p.name, "citation": p.citation,

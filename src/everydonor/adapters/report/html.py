@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
+from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from everydonor import __version__
 from everydonor.adapters.report.pedigree import COLOURS, UNKNOWN, render_pedigree_svg
+from everydonor.selection.ranking import DISPUTE_MARK
 
 
 def report_asset(*parts: str) -> Path:
@@ -27,11 +32,73 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _entries(references: Mapping[str, Any] | None) -> dict[str, tuple[str, str, bool]]:
+    """Full text and short label of every source -> (marker, label, verified)."""
+    entries: dict[str, tuple[str, str, bool]] = {}
+    for group, verified in (("cited", True), ("unverified", False)):
+        for r in (references or {}).get(group) or []:
+            entries[r["text"]] = (r["marker"], r["label"], verified)
+            entries.setdefault(r["label"], (r["marker"], r["label"], verified))
+    return entries
+
+
+def _anchor(marker: str, verified: bool) -> str:
+    target = f"ref-{marker}" if verified else f"unverified-{marker}"
+    cls = "ref" if verified else "ref unverified"
+    return f'<a class="{cls}" href="#{target}">[{marker}]</a>'
+
+
+def citation_labeller(references: Mapping[str, Any] | None) -> Callable[[Any], Markup]:
+    """A filter: a source's full text -> its short label and link (``Wang 2014 [3]``), for the
+    tables whose full texts the reference list carries."""
+    entries = _entries(references)
+
+    def label(value: Any) -> Markup:
+        text = "" if value is None else str(value)
+        hit = entries.get(text)
+        if hit is None:
+            return citation_linker(references)(text)
+        marker, short, verified = hit
+        return Markup(f"{escape(short, quote=False)} {_anchor(marker, verified)}")
+
+    return label
+
+
+def citation_linker(references: Mapping[str, Any] | None) -> Callable[[Any], Markup]:
+    """A filter that escapes a text and links each source it cites — by its full text or its
+    short label (``Wang 2014``) — to the report's reference list (``[n]``) or to the evidence
+    not yet verified (``[U1]``). An unverified source's full text is replaced by its label: it is
+    not shown as if it were a reference."""
+    entries = _entries(references)
+    keys = sorted([*entries, DISPUTE_MARK], key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(k) for k in keys))
+
+    def link(value: Any) -> Markup:
+        text = "" if value is None else str(value)
+        out, last = [], 0
+        for m in pattern.finditer(text):
+            out.append(escape(text[last:m.start()], quote=False))
+            last = m.end()
+            if m.group(0) == DISPUTE_MARK:  # explained once, in the legend
+                out.append(f'<a class="dispute" href="#dispute-legend">{DISPUTE_MARK}</a>')
+                continue
+            marker, label, verified = entries[m.group(0)]
+            shown = m.group(0) if verified else label
+            out.append(f"{escape(shown, quote=False)} {_anchor(marker, verified)}")
+        out.append(escape(text[last:], quote=False))
+        return Markup("".join(out))
+
+    return link
+
+
 def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
                         people: list[dict[str, Any]]) -> str:
     """``people``: the patient (relationship None) and every relative: id, relationship, sex,
     age, label, untyped."""
-    template = _environment().get_template("report.html.j2")
+    env = _environment()
+    env.filters["cites"] = citation_linker(doc.get("references"))
+    env.filters["cite_label"] = citation_labeller(doc.get("references"))
+    template = env.get_template("report.html.j2")
     ranks = {d["id"]: f"#{d['rank']}" for d in doc["ranking"]}
     ranks.update({x["id"]: "✗" for x in doc["excluded"]})
     pedigree = render_pedigree_svg(family, people, ranks)
@@ -45,9 +112,12 @@ def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
             legend.append((f"{side}{inferred}", letters))
     footer = (f"everydonor {__version__} · IPD-IMGT/HLA {doc['release']} · rule set "
               f"{doc['rules']['name']}@{doc['rules']['version']}")
+    disputed = any(DISPUTE_MARK in r for d in doc["ranking"] for r in d["reasons"]) or any(
+        DISPUTE_MARK in b for x in doc["excluded"] for b in x["because"])
     return template.render(doc=doc, version=__version__, fmt=_fmt, pedigree=pedigree,
                            haplotype_legend=legend, font_url=FONT_FILE.as_uri(),
-                           family_warnings=family.get("warnings", []), footer=footer)
+                           family_warnings=family.get("warnings", []), footer=footer,
+                           disputed=disputed)
 
 
 def _environment() -> jinja2.Environment:
