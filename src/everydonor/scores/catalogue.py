@@ -6,7 +6,7 @@ from typing import Any
 
 from everydonor.errors import InputError
 from everydonor.scores import events, gvhd, risk
-from everydonor.scores.base import Score, validate
+from everydonor.scores.base import Score, echo, validate
 
 SCORES: dict[str, Score] = {s.name: s for s in (*gvhd.SCORES, *risk.SCORES, *events.SCORES)}
 
@@ -20,7 +20,8 @@ def get_score(name: str) -> Score:
 
 
 def compute_score(name: str, data: Any) -> dict[str, Any]:
-    """Validate the input and compute; the answer carries the criteria version and citation.
+    """Validate the input and compute; the answer carries the criteria version and citation,
+    and echoes the inputs it used (canonical values; every parameter, defaults included).
 
     >>> compute_score("magic_agvhd_grade", {"skin_stage": 3})["grade"]
     'II'
@@ -31,4 +32,4 @@ def compute_score(name: str, data: Any) -> dict[str, Any]:
     notes = [*result.pop("notes", []), *score.notes]
     return {"score": score.name, **result, "criteria": score.criteria,
             "citation": score.citation, "confidence": score.confidence, "notes": notes,
-            "inputs": {k: v for k, v in inputs.items() if v is not None and v is not False}}
+            "inputs": echo(score, inputs)}

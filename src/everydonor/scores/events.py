@@ -106,7 +106,7 @@ def chimerism(i: Mapping[str, Any]) -> dict[str, Any]:
 
 def cmv(i: Mapping[str, Any]) -> dict[str, Any]:
     dnaemia = bool(i["plasma_cmv_dna_detected"])
-    disease = i["end_organ_findings"] not in (None, "none")
+    disease = i["end_organ_findings"] != "none"  # not given reads as "none"
     infection = dnaemia or disease
     recurrent = bool(infection and i["prior_infection"]
                      and (i["weeks_undetectable_under_surveillance"] or 0) >= 4)
@@ -121,7 +121,7 @@ def cmv(i: Mapping[str, Any]) -> dict[str, Any]:
         rise = now - base
         refractory = "refractory" if rise > 1 else "probable_refractory" if rise >= 0 else "no"
     return {"cmv_infection": infection, "cmv_dnaemia": dnaemia,
-            "cmv_disease": i["end_organ_findings"] if disease else None,
+            "cmv_disease": i["end_organ_findings"] if disease else False,
             "recurrent_infection": recurrent_out, "refractory": refractory}
 
 
@@ -187,6 +187,17 @@ def grfs(i: Mapping[str, Any]) -> dict[str, Any]:
             "horizon_days": horizon}
 
 
+GRAFT_SOURCES = ("peripheral_blood", "bone_marrow", "cord_blood")
+#: Graft source as a clinician types it. G-CSF-primed marrow (G-BM) is deliberately not a
+#: synonym: the +30-day window is stated for unstimulated marrow (§7.4).
+GRAFT_SOURCE_SYNONYMS = {
+    "PBSC": "peripheral_blood", "PB": "peripheral_blood",
+    "peripheral blood stem cells": "peripheral_blood",
+    "BM": "bone_marrow", "marrow": "bone_marrow",
+    "CB": "cord_blood", "UCB": "cord_blood", "cord": "cord_blood",
+    "umbilical cord blood": "cord_blood",
+}
+
 SCORES = (
     Score("neutrophil_engraftment_day", "Neutrophil recovery day", "ASTCT-2021", ASTCT, "S",
           (Field("anc_by_day_x10e9_per_l", "pairs"),), neutrophil_day,
@@ -200,15 +211,18 @@ SCORES = (
     Score("primary_graft_failure", "Primary graft failure", "ASTCT-2021", ASTCT, "S",
           (Field("anc_recovery_day", "int", 0, 3650), Field("assessed_through_day", "int", 0,
                                                             3650),
-           Field("graft_source", "enum", choices=("peripheral_blood", "bone_marrow",
-                                                   "cord_blood"))), primary_graft_failure),
+           Field("graft_source", "enum", choices=GRAFT_SOURCES, synonyms=GRAFT_SOURCE_SYNONYMS,
+                 help="window: day +30 (peripheral blood, unstimulated marrow), +42 (cord "
+                      "blood)")), primary_graft_failure),
     Score("donor_chimerism_category", "Donor chimerism category", "ASTCT-2021", ASTCT, "M",
           (Field("donor_pct", "number", 0, 100),), chimerism,
           notes=("> 95 % full [S]; 5-95 % mixed (95 exactly is mixed) [M]; < 5 % loss [M]",)),
     Score("cmv_classification", "CMV infection, DNAemia, disease, recurrence, refractoriness",
           "Ljungman-2017", CMV_DEFS, "M",
           (Field("plasma_cmv_dna_detected", "bool"),
-           Field("end_organ_findings", "enum", choices=("none", "probable", "proven")),
+           Field("end_organ_findings", "enum", choices=("none", "probable", "proven"),
+                 absent="none", help="CMV end-organ disease; cmv_disease answers false, "
+                                     "probable or proven"),
            Field("prior_infection", "bool"),
            Field("viral_load_log10_now", "number", 0, 12),
            Field("viral_load_log10_peak", "number", 0, 12,

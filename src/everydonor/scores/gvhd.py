@@ -106,7 +106,7 @@ def ibmtr_index(i: Mapping[str, Any]) -> dict[str, Any]:
 def nih_skin(i: Mapping[str, Any]) -> dict[str, Any]:
     bsa = i["bsa_pct_involved"] or 0.0
     bsa_score = 0 if bsa == 0 else band(bsa, [(18, True), (50, True)], [1, 2, 3])
-    scl = {None: 0, "none": 0, "superficial": 2, "deep": 3}[i["sclerotic_features"]]
+    scl = {"none": 0, "superficial": 2, "deep": 3}[i["sclerotic_features"]]
     return {"score": max(bsa_score, scl), "bsa_score": bsa_score, "sclerotic_score": scl}
 
 
@@ -134,7 +134,8 @@ def nih_liver(i: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def nih_global(i: Mapping[str, Any]) -> dict[str, Any]:
-    scores = {k: v for k, v in i["organ_scores"].items() if v is not None}
+    given: Mapping[str, int | None] = i["organ_scores"] or {}  # not given: no organ involved
+    scores = {k: v for k, v in given.items() if v is not None}
     lung = scores.get("lungs", 0) or 0
     involved = sorted(k for k, v in scores.items() if v >= 1)
     if any(v == 3 for v in scores.values()) or lung >= 2:
@@ -146,9 +147,13 @@ def nih_global(i: Mapping[str, Any]) -> dict[str, Any]:
         sev = "mild"
     else:
         sev = "none"
-    excluded = sorted(k for k, v in i["organ_scores"].items() if v is None)
+    excluded = sorted(k for k, v in given.items() if v is None)
     return {"global_severity": sev, "involved_organs": involved,
             "excluded_organs": excluded}
+
+
+#: NIH 2014 skin: "deep sclerotic features, 'hidebound' (unable to pinch)" (§2.1).
+SCLEROTIC_SYNONYMS = {"hidebound": "deep"}
 
 
 def _stage_field(name: str, hi: int = 4) -> Field:
@@ -185,7 +190,10 @@ SCORES = (
           ibmtr_index),
     Score("nih2014_cgvhd_skin_score", "NIH 2014 chronic GVHD skin score", "NIH-2014", NIH2014,
           "S3", (Field("bsa_pct_involved", "number", 0, 100),
-                 Field("sclerotic_features", "enum", choices=("none", "superficial", "deep"))),
+                 Field("sclerotic_features", "enum", choices=("none", "superficial", "deep"),
+                       synonyms=SCLEROTIC_SYNONYMS, absent="none",
+                       help="superficial: not hidebound (able to pinch); deep: hidebound "
+                            "(unable to pinch), impaired mobility or ulceration")),
           nih_skin),
     Score("nih2014_cgvhd_lung_score", "NIH 2014 chronic GVHD lung score (FEV1)", "NIH-2014",
           NIH2014, "S3", (Field("fev1_pct_predicted", "number", 0, 200),), nih_lung),
@@ -195,7 +203,11 @@ SCORES = (
                           Field("alt_x_uln", "number", 0, 1000),
                           Field("alk_phos_x_uln", "number", 0, 1000)), nih_liver),
     Score("nih2014_cgvhd_global_severity", "NIH 2014 chronic GVHD global severity", "NIH-2014",
-          NIH2014 + "; NCI Thesaurus C225388", "S", (Field("organ_scores", "organs"),),
+          NIH2014 + "; NCI Thesaurus C225388", "S",
+          (Field("organ_scores", "organs",
+                 help="organ -> score 0-3; an organ left out is not involved; null: excluded "
+                      "(abnormality explained by a documented non-GVHD cause)"),),
           nih_global, notes=("organs with null scores are excluded (abnormality explained by a "
-                             "documented non-GVHD cause); performance is not part of it",)),
+                             "documented non-GVHD cause); organs left out are not involved; "
+                             "performance is not part of it",)),
 )

@@ -107,6 +107,55 @@ DRI_DISEASES = (*ACUTE, "CML", "MDS", "MPN", *LYMPHOID)
 STATUSES = ("CR1", "CR2", "CR3+", "PR", "primary_induction_failure", "relapse", "refractory",
             "stable_disease", "progressive_disease", "chronic_phase", "accelerated_phase",
             "blast_phase", "untreated")
+#: Disease names as the refined DRI paper (Armand 2014, clinical-scores.md §4 [M]) and
+#: clinicians write them, mapped onto the canonical values above; nothing here adds a category.
+DRI_DISEASE_SYNONYMS = {
+    "acute myeloid leukemia": "AML", "acute myeloid leukaemia": "AML",
+    "acute lymphoblastic leukemia": "ALL", "acute lymphoblastic leukaemia": "ALL",
+    "chronic lymphocytic leukemia": "CLL", "chronic lymphocytic leukaemia": "CLL",
+    "chronic myeloid leukemia": "CML", "chronic myeloid leukaemia": "CML",
+    "chronic myelogenous leukemia": "CML",
+    "myelodysplastic syndrome": "MDS", "myelodysplastic syndromes": "MDS",
+    "myeloproliferative neoplasm": "MPN", "myeloproliferative neoplasms": "MPN",
+    "myeloma": "multiple_myeloma", "MM": "multiple_myeloma",
+    "HL": "hodgkin_lymphoma", "Hodgkin's lymphoma": "hodgkin_lymphoma",
+    "Hodgkin disease": "hodgkin_lymphoma", "Hodgkin's disease": "hodgkin_lymphoma",
+    "diffuse large B-cell lymphoma": "DLBCL", "transformed indolent B-cell NHL": "DLBCL",
+    "DLBCL/transformed indolent B-cell NHL": "DLBCL",
+    "MCL": "mantle_cell_lymphoma",
+    "indolent B-cell NHL": "indolent_b_nhl",
+    "indolent B-cell lymphoma": "indolent_b_nhl", "follicular lymphoma": "indolent_b_nhl",
+    "marginal zone lymphoma": "indolent_b_nhl", "lymphoplasmacytic lymphoma": "indolent_b_nhl",
+    "T-cell lymphoma, nodal": "t_cell_nhl_nodal", "nodal T-cell NHL": "t_cell_nhl_nodal",
+    "nodal T-cell lymphoma": "t_cell_nhl_nodal", "PTCL-NOS": "t_cell_nhl_nodal",
+    "AITL": "t_cell_nhl_nodal", "ALCL": "t_cell_nhl_nodal",
+    "T-cell lymphoma, extranodal": "t_cell_nhl_extranodal",
+    "extranodal T-cell NHL": "t_cell_nhl_extranodal",
+    "extranodal T-cell lymphoma": "t_cell_nhl_extranodal",
+}
+#: Names that do not say which DRI category they are: refused, naming the candidates.
+_T_NHL = ("t_cell_nhl_nodal", "t_cell_nhl_extranodal")
+_B_NHL = ("indolent_b_nhl", "DLBCL", "mantle_cell_lymphoma")
+DRI_DISEASE_AMBIGUOUS = {
+    "T-cell lymphoma": _T_NHL, "T-cell NHL": _T_NHL, "T-NHL": _T_NHL, "PTCL": _T_NHL,
+    "B-cell NHL": _B_NHL, "B-NHL": _B_NHL, "B-cell lymphoma": _B_NHL,
+    "NHL": (*_B_NHL, *_T_NHL), "non-Hodgkin lymphoma": (*_B_NHL, *_T_NHL),
+    "lymphoma": ("hodgkin_lymphoma", *_B_NHL, *_T_NHL),
+    "acute leukemia": ACUTE, "acute leukaemia": ACUTE,
+    "leukemia": ("AML", "ALL", "CLL", "CML"), "leukaemia": ("AML", "ALL", "CLL", "CML"),
+}
+STATUS_SYNONYMS = {
+    "CR3": "CR3+", "CR4": "CR3+", ">=CR3": "CR3+", "\u2265CR3": "CR3+", "CR>=3": "CR3+",
+    "CR\u22653": "CR3+",
+    "first complete remission": "CR1", "second complete remission": "CR2",
+    "partial remission": "PR", "partial response": "PR",
+    "PIF": "primary_induction_failure", "induction failure": "primary_induction_failure",
+    "active relapse": "relapse", "chemorefractory": "refractory",
+    "SD": "stable_disease", "PD": "progressive_disease",
+    "CP": "chronic_phase", "AP": "accelerated_phase", "BP": "blast_phase",
+    "blast crisis": "blast_phase", "BC": "blast_phase",
+}
+STATUS_AMBIGUOUS = {"CR": ("CR1", "CR2", "CR3+"), "complete remission": ("CR1", "CR2", "CR3+")}
 NA_NONMALIGNANT = "N/A - non-malignant indication"
 NA_UNCLASSIFIABLE = "N/A - disease not classifiable"
 TBD_CYTO = "TBD cytogenetics"
@@ -182,6 +231,18 @@ def refined_dri(i: Mapping[str, Any]) -> dict[str, Any]:
 
 # EBMT risk score ----------------------------------------------------------------------------
 DONORS = ("hla_identical_sibling", "syngeneic", "unrelated", "other_related", "autologous")
+DONOR_SYNONYMS = {
+    "MSD": "hla_identical_sibling", "matched sibling": "hla_identical_sibling",
+    "matched sibling donor": "hla_identical_sibling", "identical twin": "syngeneic",
+    "MUD": "unrelated", "MMUD": "unrelated", "URD": "unrelated", "unrelated donor": "unrelated",
+    "haploidentical": "other_related", "haplo": "other_related",
+    "mismatched related": "other_related", "MMRD": "other_related", "auto": "autologous",
+}
+#: "MRD" is written for a matched sibling and for a matched related donor of any kind.
+DONOR_AMBIGUOUS = {"MRD": ("hla_identical_sibling", "other_related"),
+                   "sibling": ("hla_identical_sibling", "other_related"),
+                   "related": ("hla_identical_sibling", "other_related")}
+EBMT_STAGE_SYNONYMS = {"N/A": "not_applicable", "NA": "not_applicable"}
 
 
 def ebmt_score(i: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,18 +344,26 @@ SCORES = (
           (Field("hct_ci", "int", 0, 40), Field("age_years", "number", 0, 120)), hct_ci_age,
           notes=("age >= 40 adds 1 point [S]; group labels [M]",)),
     Score("refined_dri_stage", "Refined DRI stage risk", "DRI-R-2014", ARMAND_2014, "M",
-          (Field("disease", "enum", choices=(*DRI_DISEASES, "non_malignant")),
-           Field("status_at_hct", "enum", choices=STATUSES),
+          (Field("disease", "enum", choices=(*DRI_DISEASES, "non_malignant"),
+                 synonyms=DRI_DISEASE_SYNONYMS, ambiguous=DRI_DISEASE_AMBIGUOUS),
+           Field("status_at_hct", "enum", choices=STATUSES, synonyms=STATUS_SYNONYMS,
+                 ambiguous=STATUS_AMBIGUOUS),
            Field("marrow_blasts_pct_at_hct", "number", 0, 100)), dri_stage),
     Score("refined_dri", "Refined Disease Risk Index", "DRI-R-2014", ARMAND_2014, "M",
-          (Field("disease_group", "enum", choices=(*DRI_DISEASES, "non_malignant")),
+          (Field("disease_group", "enum", choices=(*DRI_DISEASES, "non_malignant"),
+                 synonyms=DRI_DISEASE_SYNONYMS, ambiguous=DRI_DISEASE_AMBIGUOUS),
            Field("disease_risk", "enum", choices=("low", "intermediate", "high")),
            Field("stage_risk", "enum", choices=("low", "high"))), refined_dri),
     Score("ebmt_risk_score", "EBMT (Gratwohl) risk score", "EBMT-2009", GRATWOHL, "M",
           (Field("age", "number", 0, 120),
-           Field("stage", "enum", choices=("early", "intermediate", "late", "not_applicable")),
+           Field("stage", "enum", choices=("early", "intermediate", "late", "not_applicable"),
+                 synonyms=EBMT_STAGE_SYNONYMS,
+                 help="not_applicable: severe aplastic anaemia, scored 0 [M]"),
            Field("months_dx_to_tx", "number", 0, 1200), Field("in_cr1", "bool"),
-           Field("donor", "enum", choices=DONORS), Field("donor_female", "bool"),
+           Field("donor", "enum", choices=DONORS, synonyms=DONOR_SYNONYMS,
+                 ambiguous=DONOR_AMBIGUOUS,
+                 help="0 points: HLA-identical sibling or syngeneic; 1: any other donor"),
+           Field("donor_female", "bool"),
            Field("recipient_male", "bool")), ebmt_score,
           parameters={"cr1_time_rule": (True, (True, False))},
           notes=("age 20 and 40 score 1; exactly 12 months scores 0 [C]",)),
