@@ -290,5 +290,11 @@ def band(value: float, edges: Sequence[tuple[float, bool]], results: Sequence[An
     return results[-1]
 
 
+def missing_input(score: str, name: str) -> InputError:
+    """A value the score cannot be computed without (not a contradiction: simply not given)."""
+    return InputError(f"score {score}: {name} is required for this score and was not given",
+                      field=name)
+
+
 def contradiction(score: str, name: str, message: str, value: Any) -> InputError:
     return _fail(score, name, f"contradictory findings: {message}", value)

@@ -30,6 +30,8 @@ def compute_score(name: str, data: Any) -> dict[str, Any]:
     inputs = validate(score, data)
     result = score.compute(inputs)
     notes = [*result.pop("notes", []), *score.notes]
-    return {"score": score.name, **result, "criteria": score.criteria,
+    # "name" always names the score; "score" does too, unless the score computes a value of
+    # that name (HCT-CI, EBMT, the NIH organ scores), which then takes the key, as before.
+    return {"name": score.name, "score": score.name, **result, "criteria": score.criteria,
             "citation": score.citation, "confidence": score.confidence, "notes": notes,
             "inputs": echo(score, inputs)}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from everydonor.scores.base import Field, Score, band, contradiction
+from everydonor.scores.base import Field, Score, band, contradiction, missing_input
 
 SORROR_2005 = "Sorror ML et al. Blood 2005;106:2912-2919 (HCT-CI)"
 SORROR_2014 = "Sorror ML et al. J Clin Oncol 2014;32:3249-3256 (HCT-CI/age)"
@@ -248,7 +248,7 @@ EBMT_STAGE_SYNONYMS = {"N/A": "not_applicable", "NA": "not_applicable"}
 def ebmt_score(i: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in ("age", "stage", "months_dx_to_tx", "donor") if i[k] is None]
     if missing:
-        raise contradiction("ebmt_risk_score", missing[0], "required for the score", None)
+        raise missing_input("ebmt_risk_score", missing[0])
     age_pts = band(i["age"], [(20, False), (40, True)], [0, 1, 2])
     stage_pts = {"early": 0, "intermediate": 1, "late": 2, "not_applicable": 0}[i["stage"]]
     time_pts = 1 if i["months_dx_to_tx"] > 12 else 0

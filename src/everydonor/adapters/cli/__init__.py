@@ -1,7 +1,8 @@
 """The ``everydonor`` command: parse arguments → call the core → render; errors → stderr, exit 2.
 
-One module per command group (``hla``, ``family`` + ``match``, ``rank`` + ``demo``, ``treatment``
-(regimens, plan, followup), ``score``, ``donors``); :mod:`.common` holds what they share. Nothing
+One module per command group (``hla``, ``case`` (schema), ``family`` + ``match``, ``rank`` +
+``demo``, ``treatment`` (regimens, plan, followup), ``score``, ``donors``); :mod:`.common` holds
+what they share. Nothing
 is written to stdout unless the whole answer is ready, so a failed run never leaves a
 half-written JSON document behind.
 """
@@ -14,14 +15,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from everydonor import __version__
-from everydonor.adapters.cli import donors, family, hla, rank, score, treatment
+from everydonor.adapters.cli import case, donors, family, hla, rank, score, treatment
 from everydonor.adapters.cli.common import EXIT_BAD_INPUT, NOTICE, Parser
 from everydonor.adapters.reference.imgt import IMGT_CITATIONS
 from everydonor.adapters.reference.pyard import PYARD_VERSION
 from everydonor.errors import EverydonorError
 
 #: command modules, in the order their commands are listed by ``everydonor --help``
-COMMAND_MODULES = (hla, family, rank, treatment, score, donors)
+COMMAND_MODULES = (hla, case, family, rank, treatment, score, donors)
 
 
 def version_text() -> str:
@@ -79,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EverydonorError as exc:
         print(f"everydonor: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `everydonor … | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

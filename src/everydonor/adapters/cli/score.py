@@ -22,8 +22,12 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(json.dumps({"scores": [s.describe() for s in SCORES.values()]}, indent=2,
                              ensure_ascii=False))
         else:
+            lines = []
             for s in SCORES.values():
-                print(f"{s.name:<36} [{s.confidence}] {s.criteria:<16} {s.citation}")
+                lines.append(f"{s.name:<36} [{s.confidence}] {s.criteria:<16} {s.citation}")
+                if args.fields:
+                    lines += [f"    {_field_text(f)}" for f in s.describe()["fields"]]
+            print("\n".join(lines))
         return 0
     if not args.name or not args.input:
         raise InputError("give NAME and --input FILE.json (or --list)", field="NAME")
@@ -35,13 +39,31 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(document, indent=2, ensure_ascii=False))
         return 0
-    skip = {"score", "criteria", "citation", "confidence", "notes", "inputs", "provenance"}
-    lines = [f"{document['score']} ({document['criteria']}; [{document['confidence']}] "
+    skip = {"name", "criteria", "citation", "confidence", "notes", "inputs", "provenance"}
+    if document["score"] == document["name"]:
+        skip.add("score")
+    lines = [f"{document['name']} ({document['criteria']}; [{document['confidence']}] "
              f"{document['citation']})"]
     lines += [f"  {k}: {v}" for k, v in document.items() if k not in skip]
     lines += [f"  note: {n}" for n in document["notes"]]
     print("\n".join(lines))
     return 0
+
+
+def _field_text(f: dict[str, Any]) -> str:
+    """One input field of a score, as a data manager reads it."""
+    parts = [f"{f['name']} ({f['kind']}"]
+    if f.get("range"):
+        parts.append(f", {f['range'][0]}-{f['range'][1]}")
+    parts.append(")")
+    if f.get("choices"):
+        parts.append(": " + ", ".join(str(c) for c in f["choices"]))
+    if f.get("synonyms"):
+        parts.append(" (synonyms: " + ", ".join(f"{k} = {v}" for k, v in f["synonyms"].items())
+                     + ")")
+    if f.get("help"):
+        parts.append(f" — {f['help']}")
+    return "".join(parts)
 
 
 def register(sub: Any) -> None:
@@ -51,5 +73,7 @@ def register(sub: Any) -> None:
     sc.add_argument("name", metavar="NAME", nargs="?", help="score name (see --list)")
     sc.add_argument("--input", metavar="FILE.json", help="the score's input as a JSON object")
     sc.add_argument("--list", action="store_true", help="list every score with its citation")
+    sc.add_argument("--fields", action="store_true", help="with --list --format text: each "
+                    "score's input fields, ranges, accepted values and synonyms")
     sc.add_argument("--format", choices=["json", "text"], default="json")
     sc.set_defaults(func=cmd_score)
