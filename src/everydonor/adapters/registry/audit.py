@@ -135,13 +135,23 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
                         prev_hash=entry.prev_hash, request_id=entry.request_id) != entry.hash:
             problem = "its content does not match its hash (edited)"
         if problem is not None:
-            return ChainReport(False, count, head.seq if head else 0, entry.seq, problem)
+            # a gap is named by the first missing entry; anything else by the entry itself
+            broken = expected if entry.seq > expected else entry.seq
+            return ChainReport(False, count, head.seq if head else 0, broken, problem)
         prev = entry.hash
         expected += 1
     if head is None:
         return ChainReport(False, count, 0, None, "the chain head (audit_head) is missing")
-    if head.seq != expected - 1 or head.hash != prev:
+    last = expected - 1
+    if head.seq > last:
         return ChainReport(False, count, head.seq, expected,
-                           f"the chain head says {head.seq} entries, the chain holds "
-                           f"{expected - 1}: entries after {expected - 1} were removed")
+                           f"the chain head says {head.seq} entries, the chain holds {last}: "
+                           f"entries after {last} were removed")
+    if head.seq < last:
+        return ChainReport(False, count, head.seq, head.seq + 1,
+                           f"the chain head says {head.seq} entries, the chain holds {last}: "
+                           f"entries after {head.seq} were added outside the registry")
+    if head.hash != prev:
+        return ChainReport(False, count, head.seq, last,
+                           "the last entry's hash is not the chain head's")
     return ChainReport(True, count, head.seq)
