@@ -93,15 +93,23 @@ def test_structure_errors() -> None:
         parse_case(data, today=TODAY)
 
 
-def test_birth_date_and_unknown_fields_are_kept_with_a_warning() -> None:
+def test_birth_date_and_an_unknown_field_is_refused() -> None:
     data = base()
     del data["patient"]["age"]
     data["patient"]["birth_date"] = "1992-11-25"
-    data["patient"]["favourite_colour"] = "blue"
     case = parse_case(data, today=TODAY)
     assert case.patient.age == pytest.approx(34.0, abs=0.01)
-    assert case.patient.extra["favourite_colour"] == "blue"
-    assert any("favourite_colour" in w for w in case.warnings)
+    assert not case.warnings
+    data["patient"]["age"] = 40  # age and birth date disagree: neither is dropped silently
+    with pytest.raises(InputError, match="disagree") as err:
+        parse_case(data, today=TODAY)
+    assert err.value.person == "P1" and err.value.field == "birth_date"
+    data["patient"]["age"] = 34
+    assert parse_case(data, today=TODAY).patient.age == 34
+    data["patient"]["favourite_colour"] = "blue"  # no longer kept with a warning: refused
+    with pytest.raises(InputError, match="'favourite_colour' is not a field of the patient"):
+        parse_case(data, today=TODAY)
+    del data["patient"]["favourite_colour"]
     data["patient"]["birth_date"] = "2027-01-01"
     with pytest.raises(InputError, match="after the case date"):
         parse_case(data, today=TODAY)

@@ -12,13 +12,18 @@ checked against, so that a message can name all three.
 
 from __future__ import annotations
 
+import copy
+
+#: How a person's role reads in a message.
+_ROLE_LABEL = {"unrelated": "unrelated donor"}
+
 
 class EverydonorError(Exception):
     """Base of every error everydonor raises on purpose."""
 
     def __init__(self, message: str, *, value: str | None = None, field: str | None = None,
                  release: str | None = None, person: str | None = None,
-                 locus: str | None = None) -> None:
+                 locus: str | None = None, role: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.value = value
@@ -26,17 +31,27 @@ class EverydonorError(Exception):
         self.release = release
         self.person = person
         self.locus = locus
+        #: The person's role in a case: ``patient``, ``relative`` or ``unrelated``.
+        self.role = role
 
-    def with_context(self, *, person: str | None = None, field: str | None = None) -> EverydonorError:
-        """Return the same error, told where it came from (person, field)."""
+    def with_context(self, *, person: str | None = None, field: str | None = None,
+                     role: str | None = None) -> EverydonorError:
+        """A copy of this error, told where it came from (person, role, field); the original is
+        left as it was (it may be a memoised refusal shared by other callers)."""
+        located = copy.copy(self)
         if person is not None:
-            self.person = person
+            located.person = person
+        if role is not None:
+            located.role = role
         if field is not None:
-            self.field = field
-        return self
+            located.field = field
+        return located
 
     def __str__(self) -> str:
         where = []
+        role = _ROLE_LABEL.get(self.role or "", self.role)
+        if role:
+            where.append(role)
         if self.person:
             where.append(f"person {self.person!r}")
         if self.field:
@@ -59,6 +74,7 @@ class EverydonorError(Exception):
             "field": self.field,
             "locus": self.locus,
             "person": self.person,
+            "role": self.role,
             "release": self.release,
         }
 

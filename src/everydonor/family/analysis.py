@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from everydonor.case import Case, Person, Relationship
+from everydonor.case import Case, Person, Relationship, check_typings
 from everydonor.errors import InputError
 from everydonor.family.segregation import (
     AlleleSet,
@@ -142,6 +142,7 @@ def analyse_family(case: Case, reducer: Reducer, *, max_recombinations: int = 2)
     patient = case.patient
     if patient.hla is None or not patient.hla.loci:
         raise InputError("the patient has no HLA typing", person=patient.id, field="hla")
+    check_typings(case, reducer.alleles_of)  # an HLA error names the person and the field
     warnings: list[str] = list(case.warnings)
     sets = _Sets(reducer)
     loci = patient.hla.typed_loci()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from everydonor.case import Case, Person
+from everydonor.case import Case, Person, check_typings
 from everydonor.errors import InputError
 from everydonor.hla.genotype import Phenotype
 from everydonor.hla.kir import KIR_CONFIDENCE, KirTable, kir_ligand_mismatch_gvh, ligand_groups
@@ -91,6 +91,7 @@ def match_case(case: Case, reducer: Reducer, tce: TceTable, kir: KirTable, *,
     """The ``everydonor match`` answer for every relative and unrelated candidate."""
     if case.patient.hla is None or not case.patient.hla.loci:
         raise InputError("the patient has no HLA typing", person=case.patient.id, field="hla")
+    check_typings(case, reducer.alleles_of)  # an HLA error names the person and the field
     donors = [compare_donor(case.patient, p, reducer, tce, kir,
                             dsa_positive_mfi=dsa_positive_mfi)
               for p in (*case.relatives, *case.unrelated)
