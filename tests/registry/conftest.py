@@ -19,9 +19,8 @@ from tests.registry import pgcluster
 
 TEST_KEY = "registry-test-key-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("0*.yaml")) + [
-    ROOT / "examples" / "my-case.yaml", ROOT / "src" / "everydonor" / "data" / "examples" /
-    "case.json"]
+EXAMPLES = [*sorted((ROOT / "examples").glob("0*.yaml")), ROOT / "examples" / "my-case.yaml",
+            ROOT / "src" / "everydonor" / "data" / "examples" / "case.json"]
 
 
 def _ci() -> bool:
