@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from everydonor.adapters.schema import case_schema, case_schema_text
+from everydonor.adapters.inputs.schema import case_schema, case_schema_text
 from everydonor.case import (
     EXTENSION_PREFIX,
     EXTENSIONS_KEY,

@@ -60,7 +60,8 @@ class EverydonorError(Exception):
             where.append(f"locus {self.locus}")
         prefix = (", ".join(where) + ": ") if where else ""
         got = ""
-        if self.value is not None and self.value.strip("'\"") not in self.message:
+        if self.value is not None and self.value.strip("'\"") not in self.message and (
+                repr(self.value) not in self.message):
             got = f" (got {self.value})"
         suffix = f" (IPD-IMGT/HLA {self.release})" if self.release else ""
         return f"{prefix}{self.message}{got}{suffix}"

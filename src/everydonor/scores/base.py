@@ -258,9 +258,14 @@ def _parameter(score: str, name: str, value: Any, default: Any, allowed: tuple[A
 
 def validate(score: Score, data: Any) -> dict[str, Any]:
     """The score's inputs, typed and canonical; parameters filled with their defaults."""
+    if data is None:
+        raise InputError(f"score {score.name}: the input is empty; give one JSON object with "
+                         "the score's fields (see `everydonor score --list`)", field="input")
     if not isinstance(data, Mapping):
-        raise InputError(f"score {score.name}: the input must be one JSON object",
-                         field="input", value=type(data).__name__)
+        kind = {"list": "a list", "str": "text", "int": "a number", "float": "a number",
+                "bool": "true/false"}.get(type(data).__name__, type(data).__name__)
+        raise InputError(f"score {score.name}: the input must be one JSON object, got {kind}",
+                         field="input")
     known = {f.name for f in score.fields} | set(score.parameters)
     unknown = sorted(set(data) - known)
     if unknown:

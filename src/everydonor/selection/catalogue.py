@@ -59,9 +59,12 @@ def rule_set_from_mapping(data: Any) -> RuleSet:
     "hierarchy": ["matched_sibling", ...]}``. ``criteria`` lists criterion ids of the base in
     the centre's order (a criterion left out is not applied; one not in the base is refused).
     """
+    if data is None:
+        raise InputError("the rule-set file is empty (expected name, version, base, …)",
+                         field="rules")
     if not isinstance(data, Mapping):
-        raise InputError("a rule-set file must hold one object", field="rules",
-                         value=type(data).__name__)
+        raise InputError("a rule-set file must hold one object (name, version, base, …), got "
+                         f"a {type(data).__name__}", field="rules")
     unknown = sorted(set(data) - _OVERRIDABLE)
     if unknown:
         raise InputError(f"rule-set file: unknown field(s) {', '.join(unknown)}; allowed: "

@@ -9,39 +9,29 @@ from __future__ import annotations
 
 import argparse
 import json
-from importlib import resources
 from typing import Any
 
 from everydonor.adapters.cli.common import write_output
-from everydonor.errors import InputError
-
-SCHEMA_RESOURCE = ("data", "schema", "case.schema.json")
-
-
-def case_schema() -> dict[str, Any]:
-    """The shipped JSON Schema of the case format."""
-    path = resources.files("everydonor").joinpath(*SCHEMA_RESOURCE)
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:  # a broken install, not the user's input
-        raise InputError(f"the bundled case schema cannot be read: {exc}", field="schema",
-                         value=str(path)) from exc
-    return data
+from everydonor.adapters.inputs.schema import case_schema
 
 
 def _type_of(node: dict[str, Any], defs: dict[str, Any]) -> str:
     if "$ref" in node:
         return str(node["$ref"]).rsplit("/", 1)[-1]
+    if "const" in node:
+        return json.dumps(node["const"], ensure_ascii=False)
     if "enum" in node:
         return " | ".join(json.dumps(v, ensure_ascii=False) for v in node["enum"])
-    kind = node.get("type")
-    if isinstance(kind, list):
-        return " | ".join(str(k) for k in kind)
-    if kind == "array" and isinstance(node.get("items"), dict):
-        return f"list of {_type_of(node['items'], defs)}"
-    if kind is None and ("oneOf" in node or "anyOf" in node):
+    kinds = node.get("type")
+    alternatives = kinds if isinstance(kinds, list) else [kinds]
+    if "array" in alternatives and isinstance(node.get("items"), dict):
+        rest = [str(k) for k in alternatives if k != "array"]
+        return " | ".join([f"list of {_type_of(node['items'], defs)}", *rest])
+    if kinds is None and ("oneOf" in node or "anyOf" in node):
         return " | ".join(_type_of(n, defs) for n in node.get("oneOf", node.get("anyOf", [])))
-    return str(kind or "any")
+    if isinstance(kinds, list):
+        return " | ".join(str(k) for k in kinds)
+    return str(kinds or "any")
 
 
 def _walk(node: dict[str, Any], path: str, defs: dict[str, Any], seen: set[str],
@@ -51,15 +41,17 @@ def _walk(node: dict[str, Any], path: str, defs: dict[str, Any], seen: set[str],
         here = f"{path}.{key}" if path else key
         out.append((here, _type_of(child, defs), " ".join(str(child.get("description", ""))
                                                            .split()), key in required))
-        target = child.get("items", child) if child.get("type") == "array" else child
+        kinds = child.get("type")
+        is_list = kinds == "array" or (isinstance(kinds, list) and "array" in kinds)
+        target = child.get("items", child) if is_list else child
+        suffix = "[]" if is_list else ""
         ref = target.get("$ref") if isinstance(target, dict) else None
         if ref:
             name = str(ref).rsplit("/", 1)[-1]
             if name not in seen and name in defs:
-                _walk(defs[name], here + ("[]" if child.get("type") == "array" else ""), defs,
-                      seen | {name}, out)
+                _walk(defs[name], here + suffix, defs, seen | {name}, out)
         elif isinstance(target, dict) and target.get("properties"):
-            _walk(target, here + ("[]" if child.get("type") == "array" else ""), defs, seen, out)
+            _walk(target, here + suffix, defs, seen, out)
 
 
 def render_schema_text(schema: dict[str, Any]) -> str:

@@ -163,8 +163,11 @@ def _patient(args: argparse.Namespace, ctx: Any) -> Any:
     p = Path(text).expanduser()
     if p.suffix.lower() in (".yaml", ".yml", ".json") or (p.is_file() and "*" not in text):
         from everydonor.adapters.inputs.casefile import read_case
+        from everydonor.case import check_typings
 
-        return patient_from_person(read_case(p).patient, ctx.reducer)
+        case = read_case(p)
+        check_typings(case, ctx.reducer.alleles_of)  # an HLA error names whose typing it was
+        return patient_from_person(case.patient, ctx.reducer)
     return patient_from_text(text, ctx.reducer)
 
 

@@ -22,6 +22,8 @@ def load_case_data(path: Path | str) -> Any:
         raise InputError(f"cannot read case file {str(p)!r}: {exc.strerror}", value=str(p),
                          field="CASE") from exc
     is_yaml = p.suffix.lower() in (".yaml", ".yml")
+    if not text.strip():
+        return None  # parse_case says "the case file is empty", for JSON as for YAML
     try:
         return yaml.safe_load(text) if is_yaml else json.loads(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
