@@ -304,3 +304,20 @@ def test_placeholder_citations_are_unverified_evidence_not_references(rank) -> N
     assert {"Hurley 1999", "BSHI 2016"} <= set(unverified)  # the confirmatory-typing advice
     assert [r["n"] for r in refs["cited"]] == list(range(1, len(cited) + 1))
     assert doc["rules"]["references"]  # the rule set's own list is kept (public contract)
+
+
+def test_an_unverified_source_says_so_wherever_it_is_cited() -> None:
+    from everydonor.selection.catalogue import get_rule_set
+    from everydonor.selection.ranking import cite
+
+    rules = get_rule_set("beijing")
+    flagged = [c for c in rules.criteria if any(s.unverified for s in c.citations)]
+    assert flagged, "the Beijing set cites unverified sources (the 512-patient cohort)"
+    for criterion in flagged:
+        text = cite(criterion)
+        for source in criterion.citations:
+            assert (f"{source.short or ''}" in text) or source.short is None
+            if source.unverified:
+                assert "(unverified)" in text
+    verified_only = [c for c in rules.criteria if not any(s.unverified for s in c.citations)]
+    assert all("(unverified)" not in cite(c) for c in verified_only)

@@ -73,7 +73,10 @@ def short_citation(c: Citation) -> str:
 
 
 def cite(criterion: Criterion) -> str:
-    refs = "; ".join(short_citation(c) for c in criterion.citations)
+    """``[S; Wang 2014; 512-patient ATG cohort (unverified)]``: a source not yet verified says so
+    wherever it is cited, so it never reads as a checked reference."""
+    refs = "; ".join(short_citation(c) + (" (unverified)" if c.unverified else "")
+                     for c in criterion.citations)
     return f"[{criterion.confidence.value}; {refs}]"
 
 
