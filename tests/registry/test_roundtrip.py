@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from everydonor.adapters.registry.casemap import case_yaml
 from everydonor.adapters.registry.store import Registry
 from everydonor.case import parse_case
 from tests.registry.conftest import EXAMPLES, ROOT, load
@@ -108,7 +109,7 @@ def test_rank_of_exported_case_is_rank_of_case(name: str, registry: Registry,
     raw = dict(CASES)[name]
     registry.add_case(raw, actor="tester", upn="RT", today=TODAY)
     exported = registry.export_case("RT", actor="tester")
-    text_form = yaml.safe_dump(exported, allow_unicode=True, sort_keys=False)
+    text_form = case_yaml(exported)
     again = parse_case(yaml.safe_load(text_form), today=dt.date(2031, 1, 1))
     assert again == parse_case(raw, today=TODAY)
     assert _ranked(again, ranking_tools) == reference_ranks[name]
@@ -189,5 +190,5 @@ def test_hidden_fields_survive_add_and_export(registry: Registry, item: Any) -> 
                                reason="hypothesis")
     assert result["status"] in ("added", "updated", "unchanged")
     exported = registry.export_case("HYP", actor="tester")
-    text_form = yaml.safe_dump(exported, allow_unicode=True, sort_keys=False)
+    text_form = case_yaml(exported)
     assert parse_case(yaml.safe_load(text_form), today=dt.date(2031, 1, 1)) == case

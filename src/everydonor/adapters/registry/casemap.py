@@ -307,3 +307,15 @@ def _follow_up_document(events: Sequence[Mapping[str, Any]]) -> dict[str, Any] |
         else:
             out[key] = decode(value)
     return out
+
+
+def case_yaml(document: Mapping[str, Any]) -> str:
+    """The case document as YAML that reads back equal: readable (non-ASCII kept) unless that
+    would not read back (PyYAML folds some line-break characters), then fully escaped."""
+    import yaml
+
+    text: str = yaml.safe_dump(dict(document), allow_unicode=True, sort_keys=False)
+    if yaml.safe_load(text) != document:
+        text = yaml.safe_dump(dict(document), allow_unicode=False, sort_keys=False)
+    return text
+

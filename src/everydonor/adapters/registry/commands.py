@@ -203,7 +203,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 @_busy
 def cmd_export(args: argparse.Namespace) -> int:
-    import yaml
+    from everydonor.adapters.registry.casemap import case_yaml
 
     with _registry(args) as reg:
         document = reg.export_case(args.patient, actor=args.user,
@@ -211,7 +211,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
     else:
-        text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+        text = case_yaml(document)
     if args.output:
         target = Path(args.output)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

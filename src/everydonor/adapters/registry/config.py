@@ -35,10 +35,10 @@ APP_NAME = "everydonor"
 DB_ENV = "EVERYDONOR_DB"
 KEY_ENV = "EVERYDONOR_PSEUDONYM_KEY"
 KEY_FILE_NAME = "pseudonym.key"
-#: Milliseconds an SQLite writer waits for another writer before giving up (retryable).
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-#: Seconds a PostgreSQL statement waits for a lock before giving up (retryable).
-PG_LOCK_TIMEOUT_S = 10
+#: Seconds a writer waits for another writer's lock before giving up with a retryable error
+#: (SQLite busy timeout, PostgreSQL lock_timeout); ``EVERYDONOR_DB_TIMEOUT`` overrides it.
+TIMEOUT_ENV = "EVERYDONOR_DB_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT_S = 10.0
 _KEY_CHECK_TEXT = b"everydonor registry pseudonym key check v1"
 
 
@@ -83,8 +83,21 @@ def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+def lock_timeout() -> float:
+    """Seconds to wait for another writer (``EVERYDONOR_DB_TIMEOUT``, default 10)."""
+    text = os.environ.get(TIMEOUT_ENV)
+    try:
+        value = float(text) if text else DEFAULT_LOCK_TIMEOUT_S
+    except ValueError:
+        raise InputError("expected seconds", field=TIMEOUT_ENV, value=text) from None
+    if not 0 < value <= 3600:
+        raise InputError("expected 0 < seconds <= 3600", field=TIMEOUT_ENV, value=text)
+    return value
+
+
 def make_engine(url: URL) -> Engine:
     """An engine with the registry's connection settings (see the module docstring)."""
+    timeout = lock_timeout()
     if is_sqlite(url):
         path = url.database
         if not path or path == ":memory:":
@@ -93,15 +106,14 @@ def make_engine(url: URL) -> Engine:
         parent = Path(path).expanduser().parent
         if not parent.is_dir():
             parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, poolclass=NullPool,
-                               connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        _sqlite_settings(engine)
+        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout})
+        _sqlite_settings(engine, int(timeout * 1000))
         return engine
     return create_engine(url, poolclass=NullPool, connect_args={
-        "options": f"-c lock_timeout={PG_LOCK_TIMEOUT_S * 1000} -c timezone=UTC"})
+        "options": f"-c lock_timeout={int(timeout * 1000)} -c timezone=UTC"})
 
 
-def _sqlite_settings(engine: Engine) -> None:
+def _sqlite_settings(engine: Engine, busy_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own transaction handling is switched off; BEGIN is issued below.
@@ -110,7 +122,7 @@ def _sqlite_settings(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
