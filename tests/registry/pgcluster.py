@@ -25,7 +25,11 @@ SUPERUSER = "everydonor"
 
 
 def find_bindir() -> Path | None:
-    """The folder of ``pg_ctl``: on PATH, else the newest /usr/lib/postgresql/*/bin."""
+    """The folder of ``pg_ctl``: ``EVERYDONOR_TEST_PG_BINDIR`` (``none``: act as if absent),
+    on PATH, else the newest /usr/lib/postgresql/*/bin."""
+    forced = os.environ.get("EVERYDONOR_TEST_PG_BINDIR")
+    if forced:
+        return None if forced == "none" else Path(forced)
     found = shutil.which("pg_ctl")
     if found:
         return Path(os.path.realpath(found)).parent
