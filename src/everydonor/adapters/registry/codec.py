@@ -39,6 +39,8 @@ def encode(value: Any) -> Any:
             return {k: encode(v) for k, v in value.items()}
         return {"$map": [[encode(k), encode(v)] for k, v in value.items()]}
     if isinstance(value, list | tuple):
+        if all(type(v) is str for v in value):  # the common case (typings, notes): as is
+            return list(value)
         return [encode(v) for v in value]
     if isinstance(value, bytes):
         raise ValueError("binary values cannot be stored in the registry")

@@ -27,7 +27,6 @@ import platformdirs
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import NullPool
 
 from everydonor.errors import InputError
 
@@ -106,10 +105,10 @@ def make_engine(url: URL) -> Engine:
         parent = Path(path).expanduser().parent
         if not parent.is_dir():
             parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout})
+        engine = create_engine(url, connect_args={"timeout": timeout})
         _sqlite_settings(engine, int(timeout * 1000))
         return engine
-    return create_engine(url, poolclass=NullPool, connect_args={
+    return create_engine(url, pool_pre_ping=True, connect_args={
         "options": f"-c lock_timeout={int(timeout * 1000)} -c timezone=UTC"})
 
 

@@ -372,8 +372,8 @@ class Registry:
                             "payload": {"case_sha256": c.source_sha256, **counts}})
             results.append({"upn": c.upn, "status": "added", "version": 1, **counts})
         for model, rows in tables.items():
-            if rows:
-                s.execute(insert(model), rows)
+            if rows:  # Core executemany: no ORM bookkeeping per row
+                s.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
 
     def _update(self, s: Session, ctx: WriteContext, *, key: PseudonymKey, centre: Centre,
                 patient: Patient, c: PreparedCase, entries: list[dict[str, Any]]
@@ -550,32 +550,45 @@ class Registry:
     def _case_rows(self, s: Session, patient: Patient, key: PseudonymKey | None
                    ) -> tuple[dict[str, Any], dict[str, Any] | None, list[PersonRows],
                               list[dict[str, Any]]]:
-        """The live rows of a patient's case, as plain values."""
+        """The live rows of a patient's case, as plain values (Core selects: no ORM objects,
+        one query per table)."""
         pid = patient.id
-        disease = s.execute(select(Disease).where(Disease.patient_id == pid,
-                                                  Disease.deleted.is_(False))
-                            ).scalar_one_or_none()
-        persons = self._live(s, Person, Person.patient_id == pid)
-        ids = [p.id for p in persons]
+
+        def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
+            table = model.__table__
+            return [dict(r) for r in s.execute(
+                select(table).where(*where, table.c.deleted.is_(False))).mappings()]
+
+        disease = rows(Disease, Disease.__table__.c.patient_id == pid)
+        persons = rows(Person, Person.__table__.c.patient_id == pid)
+        ids = [p["id"] for p in persons]
         typings: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-        for t in self._live(s, Typing, Typing.person_id.in_(ids)):
-            typings[t.person_id].append(plain(t))
-        tests: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        for t in self._live(s, AntibodyTest, AntibodyTest.person_id.in_(ids)):
-            tests[t.person_id] = (plain(t), [plain(r) for r in self._live(
-                s, AntibodyResult, AntibodyResult.test_id == t.id)])
+        tests: dict[str, dict[str, Any]] = {}
+        results: dict[str, list[dict[str, Any]]] = {}
+        if ids:
+            for t in rows(Typing, Typing.__table__.c.person_id.in_(ids)):
+                typings[t["person_id"]].append(t)
+            for t in rows(AntibodyTest, AntibodyTest.__table__.c.person_id.in_(ids)):
+                tests[t["person_id"]] = t
+            test_ids = [t["id"] for t in tests.values()]
+            if test_ids:
+                for r in rows(AntibodyResult, AntibodyResult.__table__.c.test_id.in_(test_ids)):
+                    results.setdefault(r["test_id"], []).append(r)
+        identities: dict[str, dict[str, Any]] = {}
+        if key is not None and persons:
+            by_pseudonym = {key.pseudonym("identity", patient.upn, p["case_person_id"]):
+                            p["id"] for p in persons}
+            for row in rows(Identity, Identity.__table__.c.pseudonym.in_(list(by_pseudonym))):
+                identities[by_pseudonym[row["pseudonym"]]] = {
+                    "name": row["name"], "birth_date": row["birth_date"],
+                    "national_id": row["national_id"]}
         out = []
         for p in persons:
-            ident: dict[str, Any] = {}
-            if key is not None:
-                row = s.get(Identity, key.pseudonym("identity", patient.upn, p.case_person_id))
-                if row is not None and not row.deleted:
-                    ident = {"name": row.name, "birth_date": row.birth_date,
-                             "national_id": row.national_id}
-            test, results = tests.get(p.id, (None, []))
-            out.append(PersonRows(plain(p), ident, typings[p.id], test, results))
-        events = [plain(e) for e in self._live(s, FollowUpEvent, FollowUpEvent.patient_id == pid)]
-        return plain(patient), plain(disease) if disease else None, out, events
+            test = tests.get(p["id"])
+            out.append(PersonRows(p, identities.get(p["id"], {}), typings[p["id"]], test,
+                                  results.get(test["id"], []) if test else []))
+        events = rows(FollowUpEvent, FollowUpEvent.__table__.c.patient_id == pid)
+        return plain(patient), disease[0] if disease else None, out, events
 
     def export_case(self, upn: str, *, actor: str, reason: str = "export") -> dict[str, Any]:
         """The patient's case file, built from the structured rows (names and birth dates
