@@ -79,8 +79,8 @@ def naive_store(url: str, prepared: list[PreparedCase]) -> float:
     reg = Registry(url)
     reg.init(actor="bench")
     started = time.perf_counter()
-    with reg._write("bench", "centre") as (s, ctx):  # noqa: SLF001 - the benchmark's baseline
-        centre = reg._centre(s, "local", ctx)  # noqa: SLF001
+    with reg._write("bench", "centre") as (s, ctx):  # the baseline's centre row
+        centre = reg._centre(s, "local", ctx)
         centre_id = centre.id
     stamp = {"version": 1, "changed_by": "bench", "change_reason": "naive", "deleted": False}
 
@@ -154,10 +154,7 @@ def clone_to(reg: Registry, target: int) -> int:
                 for i in range(0, len(values), 20_000):
                     conn.execute(insert(model.__table__), values[i:i + 20_000])
     with reg.engine.begin() as conn:
-        if reg.is_sqlite:
-            conn.execute(text("ANALYZE"))
-        else:
-            conn.execute(text("ANALYZE"))
+        conn.execute(text("ANALYZE"))
     return have
 
 
@@ -228,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(end to end, with the checks: {per_case_naive / per_case_fast:.1f}x)")
 
     total = clone_to(reg, args.patients)
-    upns = [p for p in (f"UPN{i:06d}" for i in random.Random(5).sample(range(args.cases),
-                                                                       min(200, args.cases)))]
+    upns = [f"UPN{i:06d}" for i in random.Random(5).sample(range(args.cases),
+                                                           min(200, args.cases))]
     it = iter(upns * 10)
     look_med, look_p95 = timed(lambda: reg.show(next(it)), len(upns))
     list_med, list_p95 = timed(lambda: reg.list_patients(limit=50), 30)
