@@ -1,4 +1,4 @@
-"""``everydonor rank --db URL --patient UPN [--save]`` through the main command line, on both
+"""``everydonor rank|plan --db URL --patient UPN [--save]`` through the main command line, on both
 databases: the stored patient ranks exactly as its case file does, --save keeps the ranking as
 shown (SHA-256 of the very document printed) and the family, and misuse exits 2 writing nothing."""
 
@@ -50,7 +50,7 @@ def test_a_stored_patient_ranks_as_its_case_file_and_save_keeps_what_was_shown(
     assert "ranking snapshot" in err and sha in err and "family snapshot" in err
     status, out, _ = run(capsys, "registry", "show", "R1", *db)
     snaps = json.loads(out)["snapshots"]
-    assert sorted(s["kind"] for s in snaps) == ["family", "ranking"]
+    assert sorted(s["kind"] for s in snaps) == ["family", "match", "ranking"]
     ranking = next(s for s in snaps if s["kind"] == "ranking")
     status, out, _ = run(capsys, "registry", "snapshot", ranking["id"], *db)
     assert status == 0
@@ -73,3 +73,24 @@ def test_misuse_is_refused_and_writes_nothing(db_url: str,
     assert status == 2 and out == "" and "NOPE" in err
     after = json.loads(run(capsys, "registry", "verify-audit", *db)[1])["entries"]
     assert after == before
+
+
+def test_a_stored_patient_plan_is_kept_as_shown(db_url: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    db = ["--db", db_url]
+    case = next(p for p in EXAMPLES if p.name == "my-case.yaml")  # weight and height recorded
+    run(capsys, "registry", "init", *db)
+    run(capsys, "registry", "add", str(case), *db, "--upn", "R1")
+    plan = ["--regimen", "beijing-mac-malignancy", "--day0", "2026-12-15"]
+    status, from_file, _ = run(capsys, "plan", str(case), *plan)
+    assert status == 0
+    status, shown, err = run(capsys, "plan", *db, "--patient", "R1", *plan, "--save",
+                             "--format", "json")
+    assert status == 0 and "plan snapshot" in err
+    shown_doc = json.loads(shown)
+    assert _without(shown_doc) == _without(json.loads(from_file))
+    snaps = json.loads(run(capsys, "registry", "show", "R1", *db)[1])["snapshots"]
+    plan_snap = next(s for s in snaps if s["kind"] == "plan")
+    stored = json.loads(run(capsys, "registry", "snapshot", plan_snap["id"], *db)[1])
+    assert stored["answer"] == shown_doc
+    assert run(capsys, "registry", "verify-audit", *db)[0] == 0

@@ -106,3 +106,59 @@ class Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"everydonor: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def registry_arguments(parser: argparse.ArgumentParser, kept: str) -> None:
+    """``--db``, ``--patient``, ``--save``, ``--user``, ``--reason``: the command on a patient
+    stored in the registry, keeping ``kept`` as immutable snapshots on ``--save``."""
+    from everydonor.adapters.registry.store import os_user
+
+    parser.add_argument("--db", metavar="URL", help="the patient registry (default: "
+                        "EVERYDONOR_DB, else the per-user SQLite file; see `everydonor registry`)")
+    parser.add_argument("--patient", metavar="UPN", help="a patient stored in the registry (its "
+                        "case as the registry's rows give it) instead of a case file")
+    parser.add_argument("--save", action="store_true", help=f"with --patient: keep {kept} as "
+                        "immutable snapshots in the registry (SHA-256 recorded, audited)")
+    parser.add_argument("--user", default=os_user(), metavar="NAME",
+                        help="who (recorded in the audit trail; default the OS login name)")
+    parser.add_argument("--reason", metavar="TEXT", help="why (recorded with the snapshots)")
+
+
+def case_or_stored_patient(args: argparse.Namespace, what: str) -> Any:
+    """The case of a file (CASE or --example) or of a stored patient (--patient UPN)."""
+    import datetime as dt
+
+    if args.patient is None:
+        if args.save:
+            raise InputError(f"--save keeps the {what} in the registry: it needs --patient UPN",
+                             field="--save")
+        return load_case(args)
+    if args.case or args.example:
+        raise InputError("give a case file (CASE or --example) or a stored patient "
+                         "(--patient UPN), not both", field="--patient", value=args.patient)
+    from everydonor.adapters.registry.store import Registry
+    from everydonor.case import parse_case
+
+    with Registry(args.db) as reg:
+        document = reg.export_case(args.patient, actor=args.user,
+                                   reason=args.reason or f"read for the {what}")
+    return parse_case(document, today=dt.date.today())
+
+
+def save_snapshots(args: argparse.Namespace, answers: Any, *,
+                   rule_set: tuple[str, str] | None = None, release: str | None = None,
+                   reason: str) -> list[dict[str, Any]]:
+    """Keep each ``(kind, answer)`` exactly as shown; say so on stderr (stdout stays the answer)."""
+    from everydonor.adapters.registry.store import Registry
+
+    with Registry(args.db) as reg:
+        saved = [reg.add_snapshot(args.patient, kind, answer, actor=args.user,
+                                  reason=args.reason or reason,
+                                  rule_set=rule_set[0] if rule_set else None,
+                                  rule_set_version=rule_set[1] if rule_set else None,
+                                  release=release)
+                 for kind, answer in answers]
+    for snap in saved:
+        print(f"everydonor: {snap['kind']} snapshot {snap['id']} saved for patient "
+              f"{snap['upn']} (sha256 {snap['sha256']})", file=sys.stderr)
+    return saved

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from everydonor.adapters.cli.common import (
     Context,
-    load_case,
+    case_or_stored_patient,
+    registry_arguments,
+    save_snapshots,
     write_output,
 )
 from everydonor.errors import EverydonorError, InputError
@@ -42,19 +43,21 @@ def _pedigree_people(case: Any) -> list[dict[str, Any]]:
     return people
 
 
-def rank_document(ctx: Context, case: Any, rules: Any) -> tuple[dict[str, Any],
-                                                                 dict[str, Any]]:
+def rank_document(ctx: Context, case: Any, rules: Any
+                  ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The ranking document (with provenance), the family (with the pedigree's people) and
+    the match answer it stands on."""
     from everydonor.adapters.reference.imgt import load_kir_table, open_release, read_tce
     from everydonor.selection.ranking import rank_case
 
     tce = read_tce(open_release(ctx.imgt_dir))
     kir = load_kir_table(ctx.imgt_dir)
-    result, family, _ = rank_case(case, ctx.reducer, tce, kir, rules)
+    result, family, match = rank_case(case, ctx.reducer, tce, kir, rules)
     document = dict(result.document)
     document["provenance"] = {**ctx.provenance(), "rule_set": f"{rules.name}@{rules.version}",
                               "case_date": case.as_of.isoformat()}
     family = {**family, "people": _pedigree_people(case)}
-    return document, family
+    return document, family, dict(match)
 
 
 def render_ranking(document: dict[str, Any], family: dict[str, Any], fmt: str) -> bytes | str:
@@ -103,55 +106,20 @@ def _with_registry_donors(ctx: Context, case: Any, args: argparse.Namespace) -> 
                                warnings=(*case.warnings, note))
 
 
-def _stored_case(args: argparse.Namespace) -> Any:
-    """``rank --db URL --patient UPN``: the patient's case as the registry's rows give it."""
-    import datetime as dt
-
-    from everydonor.adapters.registry.store import Registry
-    from everydonor.case import parse_case
-
-    with Registry(args.db) as reg:
-        document = reg.export_case(args.patient, actor=args.user,
-                                   reason=args.reason or f"rank under {args.rules}")
-    return parse_case(document, today=dt.date.today())
-
-
-def _save_snapshots(args: argparse.Namespace, document: dict[str, Any],
-                    family: dict[str, Any], rules: Any, release: str) -> list[dict[str, Any]]:
-    """``--save``: the ranking exactly as shown, and the family it stands on, as snapshots."""
-    from everydonor.adapters.registry.store import Registry
-
-    reason = args.reason or f"ranked under {rules.name}@{rules.version}"
-    with Registry(args.db) as reg:
-        return [reg.add_snapshot(args.patient, kind, answer, actor=args.user, reason=reason,
-                                 rule_set=rules.name, rule_set_version=rules.version,
-                                 release=release)
-                for kind, answer in (("family", family), ("ranking", document))]
-
-
 def cmd_rank(args: argparse.Namespace) -> int:
     ctx = Context(args)
-    if args.patient is not None:
-        if args.case or args.example:
-            raise InputError("give a case file (CASE or --example) or a stored patient "
-                             "(--patient UPN), not both", field="--patient", value=args.patient)
-        case = _stored_case(args)
-    elif args.save:
-        raise InputError("--save keeps the ranking in the registry: it needs --patient UPN",
-                         field="--save")
-    else:
-        case = load_case(args)
+    case = case_or_stored_patient(args, "ranking")
     if args.store:
         case = _with_registry_donors(ctx, case, args)
     rules = rule_set(args.rules)
-    document, family = rank_document(ctx, case, rules)
+    document, family, match = rank_document(ctx, case, rules)
     if args.patient is not None:
         document["provenance"]["source"] = f"registry patient {args.patient}"
     rendered = render_ranking(document, family, args.format)  # whole, before anything is kept
     if args.save:
-        for snap in _save_snapshots(args, document, family, rules, ctx.ref.release):
-            print(f"everydonor: {snap['kind']} snapshot {snap['id']} saved for patient "
-                  f"{snap['upn']} (sha256 {snap['sha256']})", file=sys.stderr)
+        save_snapshots(args, (("family", family), ("match", match), ("ranking", document)),
+                       rule_set=(rules.name, rules.version), release=ctx.ref.release,
+                       reason=f"ranked under {rules.name}@{rules.version}")
     write_output(rendered, args.output)
     return 0
 
@@ -164,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     case = read_case(Path(str(resources.files("everydonor") / "data" / "examples" /
                               "case.json")))
     rules = rule_set(args.rules)
-    document, family = rank_document(ctx, case, rules)
+    document, family, _ = rank_document(ctx, case, rules)
     from everydonor.adapters.report.html import render_ranking_html
     from everydonor.adapters.report.pdf import html_to_pdf
 
@@ -201,17 +169,7 @@ def register(sub: Any) -> None:
                       help="frequency set for the registry search (default: the store's only one)")
     rank.add_argument("--mismatches", type=int, default=2, choices=[0, 1, 2],
                       help="mismatches allowed in the registry search (default 2)")
-    from everydonor.adapters.registry.store import os_user
-
-    rank.add_argument("--db", metavar="URL", help="the patient registry (default: EVERYDONOR_DB, "
-                      "else the per-user SQLite file; see `everydonor registry`)")
-    rank.add_argument("--patient", metavar="UPN", help="rank this stored patient (its case as "
-                      "the registry holds it) instead of a case file")
-    rank.add_argument("--save", action="store_true", help="with --patient: keep the ranking and "
-                      "the family segregation as immutable snapshots (SHA-256 recorded)")
-    rank.add_argument("--user", default=os_user(), metavar="NAME",
-                      help="who ranks (recorded in the audit trail; default the OS login name)")
-    rank.add_argument("--reason", metavar="TEXT", help="why (recorded with the snapshot)")
+    registry_arguments(rank, "the ranking, the match and the family segregation")
     rank.set_defaults(func=cmd_rank)
 
     demo = sub.add_parser("demo", help="run the whole chain on the bundled example family and "

@@ -11,7 +11,10 @@ from everydonor import __version__
 from everydonor.adapters.cli.common import (
     NOTICE,
     case_arguments,
+    case_or_stored_patient,
     load_case,
+    registry_arguments,
+    save_snapshots,
     write_output,
 )
 from everydonor.errors import InputError
@@ -57,7 +60,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from everydonor.treatment.body import BsaFormula
     from everydonor.treatment.plan import plan_regimen
 
-    case = load_case(args)
+    case = case_or_stored_patient(args, "plan")
     regimen = load_regimen(args.regimen)
     try:
         day0 = dt.date.fromisoformat(args.day0)
@@ -79,6 +82,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                             engraftment_day=args.engraftment_day)
     provenance = {"software": f"everydonor {__version__}", "notice": NOTICE,
                   "reference": f"regimen {regimen.id}@{regimen.version}"}
+    if args.patient is not None:
+        provenance["source"] = f"registry patient {args.patient}"
     document["provenance"] = provenance
     if args.format == "json":
         out: str | bytes = json.dumps(document, indent=2, ensure_ascii=False)
@@ -101,6 +106,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             from everydonor.adapters.report.pdf import html_to_pdf
 
             out = html_to_pdf(html)
+    if args.save:  # rendered whole first: a refused render keeps nothing
+        save_snapshots(args, (("plan", document),), reason=f"plan {regimen.id}@{regimen.version}"
+                       f" from day 0 {day0.isoformat()}")
     write_output(out, args.output)
     return 0
 
@@ -178,6 +186,7 @@ def register(sub: Any) -> None:
     plan.add_argument("--format", choices=["json", "text", "html", "pdf", "ics"],
                       default="json")
     plan.add_argument("-o", "--output", metavar="FILE", help="write to FILE (whole or nothing)")
+    registry_arguments(plan, "the plan")
     plan.set_defaults(func=cmd_plan)
 
     fu = sub.add_parser("followup", help="post-transplant MRD results (the case's follow_up) "
