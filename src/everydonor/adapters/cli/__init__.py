@@ -1,7 +1,8 @@
 """The ``everydonor`` command: parse arguments → call the core → render; errors → stderr, exit 2.
 
 One module per command group (``hla``, ``case`` (schema), ``family`` + ``match``, ``rank`` +
-``demo``, ``treatment`` (regimens, plan, followup), ``score``, ``donors``, ``registry``); :mod:`.common` holds
+``demo``, ``treatment`` (regimens, plan, followup), ``score``, ``donors``, ``registry``,
+``outcomes``); :mod:`.common` holds
 what they share. Nothing
 is written to stdout unless the whole answer is ready, so a failed run never leaves a
 half-written JSON document behind.
@@ -15,14 +16,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from everydonor import __version__
-from everydonor.adapters.cli import case, donors, family, hla, rank, registry, score, treatment
+from everydonor.adapters.cli import (
+    case,
+    donors,
+    family,
+    hla,
+    outcomes,
+    rank,
+    registry,
+    score,
+    treatment,
+)
 from everydonor.adapters.cli.common import EXIT_BAD_INPUT, NOTICE, Parser
 from everydonor.adapters.reference.imgt import IMGT_CITATIONS
 from everydonor.adapters.reference.pyard import PYARD_VERSION
 from everydonor.errors import EverydonorError
 
 #: command modules, in the order their commands are listed by ``everydonor --help``
-COMMAND_MODULES = (hla, case, family, rank, treatment, score, donors, registry)
+COMMAND_MODULES = (hla, case, family, rank, treatment, score, donors, registry, outcomes)
 
 
 def version_text() -> str:

@@ -1,0 +1,29 @@
+"""Survival and competing-risk estimates (pure: numpy arrays in, typed results out; no I/O).
+
+Our own numpy estimators, each written to the convention of R's ``survival`` package (and
+checked in tests against lifelines, scikit-survival and statsmodels; see ARCHITECTURE.md,
+"Outcomes"):
+
+* :func:`kaplan_meier` — Kaplan-Meier, Greenwood variance, log-log intervals, R's median.
+* :func:`logrank_test` — the k-sample log-rank test, optionally stratified (R ``survdiff``).
+* :func:`aalen_johansen` — cumulative incidence of competing risks on the data as given (no
+  jittering of tied times), Aalen or delta-method variance, log-log intervals.
+"""
+
+from everydonor.outcomes.cumulative_incidence import (
+    CumulativeIncidenceResult,
+    Variance,
+    aalen_johansen,
+)
+from everydonor.outcomes.kaplan_meier import KaplanMeierResult, kaplan_meier
+from everydonor.outcomes.logrank import LogRankResult, logrank_test
+
+__all__ = [
+    "CumulativeIncidenceResult",
+    "KaplanMeierResult",
+    "LogRankResult",
+    "Variance",
+    "aalen_johansen",
+    "kaplan_meier",
+    "logrank_test",
+]

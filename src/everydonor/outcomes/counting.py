@@ -1,0 +1,122 @@
+"""The risk table: distinct times with numbers at risk and events per cause (ties as given)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+from everydonor.errors import InputError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class RiskTable:
+    """One row per distinct observed time (event or censoring), in increasing order.
+
+    ``n_event[:, 0]`` counts events of any cause; ``n_event[:, k]`` those of cause ``k``.
+    """
+
+    time: FloatArray
+    n_risk: IntArray
+    n_event: IntArray
+    n_censor: IntArray
+
+
+def check_arrays(time: npt.ArrayLike, event: npt.ArrayLike) -> tuple[FloatArray, IntArray]:
+    """``time`` as finite non-negative floats, ``event`` as integers ≥ 0 (0 = censored)."""
+    t = np.asarray(time, dtype=np.float64)
+    e_raw = np.asarray(event)
+    if t.ndim != 1 or e_raw.shape != t.shape:
+        raise InputError(f"time and event must be 1-d arrays of one length (got {t.shape} and "
+                         f"{e_raw.shape})", field="event")
+    if t.size == 0:
+        raise InputError("no observations", field="time")
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        bad = int(np.flatnonzero(~np.isfinite(t) | (t < 0))[0])
+        raise InputError(f"time must be a finite number ≥ 0 (index {bad})", field="time",
+                         value=str(t[bad]))
+    e_float = e_raw.astype(np.float64)
+    if np.any(e_float < 0) or np.any(e_float != np.round(e_float)):
+        bad = int(np.flatnonzero((e_float < 0) | (e_float != np.round(e_float)))[0])
+        raise InputError(f"event must be an integer ≥ 0 (index {bad})", field="event",
+                         value=str(e_raw[bad]))
+    return t, e_float.astype(np.int64)
+
+
+def risk_table(time: FloatArray, event: IntArray, n_causes: int | None = None) -> RiskTable:
+    """Counts at each distinct time; tied times are kept tied (no jitter)."""
+    order = np.argsort(time, kind="stable")
+    t = time[order]
+    e = event[order]
+    k = int(e.max()) if n_causes is None else n_causes
+    new = np.empty(t.size, dtype=bool)
+    new[0] = True
+    np.not_equal(t[1:], t[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    m = starts.size
+    row = np.cumsum(new) - 1
+    n_event = np.zeros((m, k + 1), dtype=np.int64)
+    is_event = e > 0
+    n_event[:, 0] = np.bincount(row[is_event], minlength=m)
+    for cause in range(1, k + 1):
+        n_event[:, cause] = np.bincount(row[e == cause], minlength=m)
+    counts = np.diff(np.append(starts, t.size))
+    return RiskTable(time=t[starts], n_risk=(t.size - starts).astype(np.int64), n_event=n_event,
+                     n_censor=(counts - n_event[:, 0]).astype(np.int64))
+
+
+def z_value(conf_level: float) -> float:
+    """The two-sided normal quantile (1.959963984540054 for 0.95, R's ``qnorm(0.975)``)."""
+    if not 0.0 < conf_level < 1.0:
+        raise InputError("conf_level must lie strictly between 0 and 1", field="conf_level",
+                         value=str(conf_level))
+    return NormalDist().inv_cdf(1.0 - (1.0 - conf_level) / 2.0)
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """Upper tail of the chi-square distribution with an integer ``df`` (closed forms:
+    Abramowitz & Stegun 26.4.4-26.4.5), so the core needs no scipy."""
+    if df <= 0 or not math.isfinite(x):
+        return math.nan
+    if x <= 0:
+        return 1.0
+    half = x / 2.0
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for i in range(1, df // 2):
+            term *= half / i
+            total += term
+        return min(1.0, math.exp(-half) * total)
+    root = math.sqrt(x)
+    total = math.erfc(root / math.sqrt(2.0))
+    term = math.sqrt(2.0 / math.pi) * math.exp(-half) * root
+    for i in range(1, (df + 1) // 2):
+        total += term
+        term *= x / (2 * i + 1)
+    return min(1.0, total)
+
+
+def loglog_interval(estimate: FloatArray, se_log: FloatArray,
+                    z: float) -> tuple[FloatArray, FloatArray]:
+    """R's ``conf.type = "log-log"``: the interval for log(-log p), back-transformed,
+    ``p^exp(∓ z·se_log/log p)``, where ``se_log`` is the standard error of log p. Undefined
+    (NaN, R's NA) where p is 0 or 1 or the standard error is not finite."""
+    lower = np.full(estimate.shape, np.nan)
+    upper = np.full(estimate.shape, np.nan)
+    ok = (estimate > 0) & (estimate < 1) & np.isfinite(se_log)
+    logp = np.log(estimate[ok])
+    theta = z * se_log[ok] / logp
+    lower[ok] = np.exp(np.exp(-theta) * logp)
+    upper[ok] = np.exp(np.exp(theta) * logp)
+    return lower, upper
+
+
+def index_at(times: FloatArray, at: FloatArray) -> IntArray:
+    """For each time in ``at``, the row of the last distinct time ≤ it (-1 before the first)."""
+    return np.searchsorted(times, at, side="right").astype(np.int64) - 1
