@@ -93,7 +93,7 @@ def aalen_johansen(time: npt.ArrayLike, event: npt.ArrayLike, *,
 
     >>> r = aalen_johansen([1, 2, 3, 4], [1, 2, 0, 1])
     >>> [round(float(x), 4) for x in r.cif[0]]
-    [0.25, 0.25, 0.25, 0.625]
+    [0.25, 0.25, 0.25, 0.75]
     """
     method = Variance(variance)
     t, e = check_arrays(time, event)
