@@ -1,0 +1,172 @@
+"""`everydonor outcomes km|cif|cox|finegray` on CSV files: the JSON contract, refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from everydonor.adapters.cli import main
+from everydonor.adapters.cli.common import NOTICE
+from everydonor.outcomes import aalen_johansen, kaplan_meier, logrank_test
+
+
+def _write(path: Path, header: list[str], rows: list[list[object]]) -> str:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture
+def bmt_csv(tmp_path, bmt):  # type: ignore[no-untyped-def]
+    time, event, dis = bmt
+    return _write(tmp_path / "bmt.csv", ["ftime", "status", "dis"],
+                  [[repr(float(t)), int(e), d] for t, e, d in zip(time, event, dis, strict=True)])
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_km_json_contract(capsys, bmt_csv, bmt):  # type: ignore[no-untyped-def]
+    rc, out, _ = _run(capsys, "outcomes", "km", "--data", bmt_csv, "--time", "ftime", "--event",
+                      "status", "--group", "dis", "--at", "0,1,10,50,1000")
+    assert rc == 0
+    doc = json.loads(out)
+    time, event, dis = bmt
+    assert [g["group"] for g in doc["groups"]] == ["0", "1"]
+    for g in doc["groups"]:
+        assert set(g) == {"group", "n", "events", "median", "at"}
+        sel = dis == g["group"]
+        km = kaplan_meier(time[sel], event[sel])
+        assert g["n"] == km.n and g["events"] == km.events and g["median"] == km.median
+        want = km.at([0, 1, 10, 50, 1000])
+        for i, row in enumerate(g["at"]):
+            assert set(row) == {"time", "survival", "se", "lower", "upper"}
+            assert row["survival"] == want["survival"][i]
+            assert row["se"] == want["se"][i]
+    lr = logrank_test(time, event, dis)
+    assert {k: doc["logrank"][k] for k in ("statistic", "df", "p")} == {
+        "statistic": lr.statistic, "df": 1, "p": lr.p}
+    prov = doc["provenance"]
+    assert prov["notice"] == NOTICE and prov["software"].startswith("everydonor ")
+    assert "Greenwood" in prov["method"]["variance"] and "log-log" in prov["method"][
+        "confidence_interval"]
+    # S = 1 before the first event: no log-log interval (R: NA) -> null
+    assert doc["groups"][1]["at"][0]["lower"] is None
+
+
+def test_km_default_at_is_every_event_time_and_text(capsys, bmt_csv):  # type: ignore[no-untyped-def]
+    rc, out, _ = _run(capsys, "outcomes", "km", "--data", bmt_csv, "--time", "ftime", "--event",
+                      "status")
+    doc = json.loads(out)
+    assert rc == 0 and doc["groups"][0]["group"] is None and "logrank" not in doc
+    assert len(doc["groups"][0]["at"]) == len({r["time"] for r in doc["groups"][0]["at"]})
+    rc, out, _ = _run(capsys, "outcomes", "km", "--data", bmt_csv, "--time", "ftime", "--event",
+                      "status", "--group", "dis", "--format", "text")
+    assert rc == 0 and "log-rank: chi-square" in out and NOTICE in out
+
+
+def test_km_stratified(capsys, tmp_path, tied):  # type: ignore[no-untyped-def]
+    t, e, g, s = tied
+    path = _write(tmp_path / "t.csv", ["days", "ev", "arm", "centre"],
+                  [[int(a), int(b), c, d] for a, b, c, d in zip(t, e, g, s, strict=True)])
+    rc, out, _ = _run(capsys, "outcomes", "km", "--data", path, "--time", "days", "--event",
+                      "ev", "--group", "arm", "--strata", "centre")
+    assert rc == 0
+    assert json.loads(out)["logrank"]["statistic"] == logrank_test(t, e, g, strata=s).statistic
+
+
+@pytest.mark.parametrize("variance", ["aalen", "delta"])
+def test_cif_json_contract(capsys, bmt_csv, bmt, variance):  # type: ignore[no-untyped-def]
+    rc, out, _ = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime", "--event",
+                      "status", "--variance", variance, "--at", "0.5,12,24")
+    assert rc == 0
+    doc = json.loads(out)
+    time, event, _ = bmt
+    aj = aalen_johansen(time, event, variance=variance)
+    (group,) = doc["groups"]
+    assert set(group) == {"group", "n", "causes"} and group["n"] == 35
+    assert [c["cause"] for c in group["causes"]] == [1, 2]
+    for c in group["causes"]:
+        want = aj.at(c["cause"], [0.5, 12, 24])
+        for i, row in enumerate(c["at"]):
+            assert set(row) == {"time", "cif", "se", "lower", "upper"}
+            assert row["cif"] == want["cif"][i] and row["se"] == want["se"][i]
+    assert doc["provenance"]["notice"] == NOTICE
+    assert doc["variance"] == variance
+    rc, out, _ = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime", "--event",
+                      "status", "--cause", "2", "--format", "text")
+    assert rc == 0 and "cause 2" in out and "cause 1 " not in out
+
+
+@pytest.mark.parametrize("command", ["cox", "finegray"])
+def test_not_built_yet(capsys, bmt_csv, command):  # type: ignore[no-untyped-def]
+    rc, out, err = _run(capsys, "outcomes", command, "--data", bmt_csv, "--time", "ftime",
+                        "--event", "status", "--covariate", "dis")
+    assert rc == 2 and out == "" and "not built yet" in err
+
+
+def test_cif_group_refused_until_grays_test(capsys, bmt_csv):  # type: ignore[no-untyped-def]
+    rc, out, err = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime",
+                        "--event", "status", "--group", "dis")
+    assert rc == 2 and out == "" and "Gray" in err and "not built yet" in err
+
+
+@pytest.mark.parametrize(("rows", "args", "expected"), [
+    ([["1", "1"]], ["--time", "months"], ["'months'", "--time", "'t'", "'e'"]),
+    ([["1", "1"], ["x", "0"]], [], ["line 3", "'t'", "'x'"]),
+    ([["1", "1"], ["-2", "0"]], [], ["line 3", "'t'", "'-2'"]),
+    ([["1", "1"], ["nan", "0"]], [], ["line 3", "'nan'"]),
+    ([["1", "1.5"]], [], ["line 2", "'e'", "'1.5'"]),
+    ([["1", "-1"]], [], ["line 2", "'e'", "'-1'"]),
+    ([["1", ""]], [], ["line 2", "'e'", "''"]),
+    ([["1", "1"]], ["--at", "1,x"], ["--at", "'x'"]),
+    ([["1", "1"]], ["--at", "-3"], ["--at", "'-3'"]),
+    ([], [], ["no data rows"]),
+])
+def test_bad_input_names_line_column_and_value(capsys, tmp_path, rows, args,  # type: ignore[no-untyped-def]
+                                               expected):
+    path = _write(tmp_path / "bad.csv", ["t", "e"], rows)
+    argv = ["outcomes", "km", "--data", path, "--time", "t", "--event", "e"]
+    if "--time" in args:
+        argv[argv.index("--time") + 1] = args[args.index("--time") + 1]
+        args = []
+    rc, out, err = _run(capsys, *argv, *args)
+    assert rc == 2 and out == ""
+    for text in expected:
+        assert text in err
+
+
+def test_options_that_do_not_apply_are_refused(capsys, bmt_csv):  # type: ignore[no-untyped-def]
+    base = ["outcomes", "km", "--data", bmt_csv, "--time", "ftime", "--event", "status"]
+    for extra in (["--ties", "efron"], ["--variance", "delta"], ["--cause", "1"],
+                  ["--strata", "dis"]):
+        rc, out, err = _run(capsys, *base, *extra)
+        assert rc == 2 and out == "" and extra[0] in err
+    rc, out, err = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime",
+                        "--event", "status", "--cause", "3")
+    assert rc == 2 and "--cause" in err
+
+
+def test_missing_file(capsys, tmp_path):  # type: ignore[no-untyped-def]
+    rc, out, err = _run(capsys, "outcomes", "km", "--data", str(tmp_path / "nope.csv"),
+                        "--time", "t", "--event", "e")
+    assert rc == 2 and out == "" and "nope.csv" in err
+
+
+def test_all_censored_json_has_nulls_not_nan(capsys, tmp_path):  # type: ignore[no-untyped-def]
+    path = _write(tmp_path / "c.csv", ["t", "e", "g"], [[1, 0, "a"], [2, 0, "b"], [3, 0, "a"]])
+    rc, out, _ = _run(capsys, "outcomes", "km", "--data", path, "--time", "t", "--event", "e",
+                      "--group", "g", "--at", "2")
+    doc = json.loads(out)
+    assert rc == 0 and doc["logrank"]["p"] is None and doc["logrank"]["df"] == 0
+    assert doc["groups"][0]["median"] is None
+    assert np.isclose(doc["groups"][0]["at"][0]["survival"], 1.0)
