@@ -124,3 +124,16 @@ def test_r_survival_aml_output():
     assert np.round(km.se[:3], 4).tolist() == [0.0867, 0.1163, 0.1397]
     assert km.median == 31.0
     assert kaplan_meier(t[g == "Nonmaintained"], e[g == "Nonmaintained"]).median == 23.0
+
+
+def test_whole_day_counting_sort_equals_the_general_path():
+    from everydonor.outcomes.counting import risk_table
+
+    rng = np.random.default_rng(3)
+    days = rng.integers(0, 400, 5000).astype(float)
+    event = rng.integers(0, 3, 5000)
+    fast = risk_table(days, event, 2)
+    general = risk_table(days + 0.25, event, 2)  # not whole days: the sorting path
+    assert np.array_equal(fast.time + 0.25, general.time)
+    for name in ("n_risk", "n_event", "n_censor"):
+        assert np.array_equal(getattr(fast, name), getattr(general, name))
