@@ -26,6 +26,7 @@ from everydonor.adapters.cli import (
     registry,
     score,
     treatment,
+    web,
 )
 from everydonor.adapters.cli.common import EXIT_BAD_INPUT, NOTICE, Parser
 from everydonor.adapters.reference.imgt import IMGT_CITATIONS
@@ -33,7 +34,7 @@ from everydonor.adapters.reference.pyard import PYARD_VERSION
 from everydonor.errors import EverydonorError
 
 #: command modules, in the order their commands are listed by ``everydonor --help``
-COMMAND_MODULES = (hla, case, family, rank, treatment, score, donors, registry, outcomes)
+COMMAND_MODULES = (hla, case, family, rank, treatment, score, donors, registry, outcomes, web)
 
 
 def version_text() -> str:

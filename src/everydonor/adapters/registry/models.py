@@ -322,8 +322,85 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class UserAccount(Versioned, Base):
+    """A named account of the web app (SR-01): never deleted, never renamed, never reused —
+    disabled instead. Its changes are versioned like clinical rows (``row_history``)."""
+
+    __tablename__ = "user_account"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The printed name of an electronic signature (21 CFR 11.50).
+    display_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    #: The centre the account works for; None only for a system administrator (all centres).
+    centre_code: Mapped[str | None] = mapped_column(String(64))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class UserCredential(Base):
+    """An account's secrets and sign-in state, apart from its versioned row so that old
+    password hashes and TOTP secrets are never copied into the row history. Every change is
+    still written to the audit trail (without the secret)."""
+
+    __tablename__ = "user_credential"
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    #: The last TOTP time step accepted: a code is never accepted twice (replay).
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A server-side session (SR-04): the cookie holds a random token, the table only its
+    SHA-256, so a copy of the database cannot be used to sign in."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (Index("ix_web_session_user", "user_id"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    #: When the second factor was given in this session (None: password only so far).
+    mfa_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_why: Mapped[str | None] = mapped_column(String(32))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+
+
+class Signature(Base):
+    """An electronic signature of a snapshot (SR-09, 21 CFR 11.50/11.70): append-only, bound to
+    the snapshot's SHA-256 and to the digest of the case data it was computed from."""
+
+    __tablename__ = "signature"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    snapshot_id: Mapped[str] = mapped_column(ForeignKey("snapshot.id"), index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    username: Mapped[str] = mapped_column(String(64))
+    printed_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    #: authored, reviewed or approved, and the statement the signer confirmed.
+    meaning: Mapped[str] = mapped_column(String(16))
+    statement: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    snapshot_sha256: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the case data (the case document without follow-up) when signed.
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    patient_version: Mapped[int] = mapped_column(Integer)
+
+
 #: Versioned tables whose rows belong to a patient (history is looked up by patient).
 VERSIONED = (Centre, Patient, Consent, Disease, Person, Typing, AntibodyTest, AntibodyResult,
              Hct, FollowUpEvent, Identity)
 #: Append-only tables (no UPDATE, no DELETE).
 APPEND_ONLY = ("audit_log", "row_history", "identity_history", "case_source", "snapshot")
+#: Tables added by revision 0003 (the web app): accounts versioned, signatures append-only.
+VERSIONED_0003 = ("user_account",)
+APPEND_ONLY_0003 = ("signature",)

@@ -11,6 +11,7 @@ and the same command can simply be run again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -209,6 +210,45 @@ class Registry:
             if busy is not None:
                 raise busy from exc
             raise
+
+    def transaction(self, actor: str, reason: str
+                    ) -> contextlib.AbstractContextManager[tuple[Session, WriteContext]]:
+        """One audited write transaction for adapters built on the registry (the web app's
+        accounts): the same guarantees as every registry write."""
+        return self._write(actor, reason)
+
+    def reading(self) -> contextlib.AbstractContextManager[Session]:
+        """One read-only transaction."""
+        return self._read()
+
+    def data_digest_in(self, s: Session, patient: Patient) -> tuple[str, int]:
+        """SHA-256 of the patient's case data as it stands (the case document rebuilt from the
+        live rows, without identifying data and without follow-up), and the patient's version:
+        what a signature is bound to."""
+        p, disease, persons, events = self._case_rows(s, patient, None)
+        return _inputs_digest(case_document(p, disease, persons, events)), patient.version
+
+    def clinical_case(self, upn: str) -> tuple[dict[str, Any], str, int]:
+        """The patient's case document without identifying data (no names, no full birth
+        dates: nothing to audit as a view of identified data), with its data digest (as
+        :meth:`data_digest_in`) and the patient's version — what the web app ranks."""
+        with self._read() as s:
+            patient = self._patient(s, upn)
+            p, disease, persons, events = self._case_rows(s, patient, None)
+            document = case_document(p, disease, persons, events)
+            return document, _inputs_digest(document), patient.version
+
+    def data_digest(self, upn: str) -> tuple[str, int]:
+        with self._read() as s:
+            return self.data_digest_in(s, self._patient(s, upn))
+
+    def patient_centre(self, upn: str) -> str | None:
+        """The centre code of a live patient, or None when there is no such patient."""
+        with self._read() as s:
+            row = s.execute(select(Centre.code).join(Patient, Patient.centre_id == Centre.id)
+                            .where(Patient.upn == upn, Patient.deleted.is_(False))
+                            ).one_or_none()
+            return None if row is None else str(row[0])
 
     def _check_key(self, session: Session) -> PseudonymKey:
         key = self.key()
@@ -745,14 +785,18 @@ class Registry:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def list_patients(self, *, limit: int = 50, offset: int = 0, include_deleted: bool = False
+    def list_patients(self, *, limit: int = 50, offset: int = 0, include_deleted: bool = False,
+                      centre: str | None = None, search: str | None = None
                       ) -> dict[str, Any]:
-        """The patient list page: UPN order, with counts (the README's JSON contract)."""
+        """The patient list page: UPN order, with counts (the README's JSON contract).
+        ``centre``: only that centre's patients; ``search``: UPN, case id or diagnosis
+        containing the text (case-insensitive; a bound parameter, never SQL)."""
         if not 1 <= limit <= 1000 or offset < 0:
             raise InputError("--limit is 1-1000 and --offset >= 0", field="--limit",
                              value=f"{limit}/{offset}")
         with self._read() as s:
-            return list_page(s, limit=limit, offset=offset, include_deleted=include_deleted)
+            return list_page(s, limit=limit, offset=offset, include_deleted=include_deleted,
+                             centre=centre, search=search)
 
     def show(self, upn: str) -> dict[str, Any]:
         """One patient, no identifying data (the README's JSON contract)."""
@@ -838,6 +882,12 @@ class Registry:
                     for t in sorted(Base.metadata.tables)}
 
 
+def _inputs_digest(document: Mapping[str, Any]) -> str:
+    """SHA-256 of a case document without its follow-up (what a ranking stands on)."""
+    return sha256_hex(canonical_json(encode({k: v for k, v in document.items()
+                                             if k != "follow_up"})))
+
+
 def _person_summary(pr: PersonRows) -> dict[str, Any]:
     v = pr.values
     return {
@@ -856,7 +906,8 @@ def _person_summary(pr: PersonRows) -> dict[str, Any]:
     }
 
 
-def list_page(s: Session, *, limit: int, offset: int, include_deleted: bool) -> dict[str, Any]:
+def list_page(s: Session, *, limit: int, offset: int, include_deleted: bool,
+              centre: str | None = None, search: str | None = None) -> dict[str, Any]:
     """The first ``limit`` patients from ``offset`` by UPN, with their counts: one query."""
     def count(model: Any, *where: Any) -> Any:
         return (select(func.count()).select_from(model)
@@ -873,7 +924,17 @@ def list_page(s: Session, *, limit: int, offset: int, include_deleted: bool) -> 
     events = count(FollowUpEvent, FollowUpEvent.patient_id == Patient.id)
     snapshots = (select(func.count()).select_from(Snapshot)
                  .where(Snapshot.patient_id == Patient.id).scalar_subquery())
-    where = [] if include_deleted else [Patient.deleted.is_(False)]
+    where: list[Any] = [] if include_deleted else [Patient.deleted.is_(False)]
+    if centre is not None:
+        where.append(Patient.centre_id.in_(select(Centre.id).where(Centre.code == centre)))
+    if search:
+        needle = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"
+        where.append(func.lower(Patient.upn).like(needle, escape="\\")
+                     | func.lower(func.coalesce(Patient.case_id, "")).like(needle, escape="\\")
+                     | Patient.id.in_(select(Disease.patient_id).where(
+                         func.lower(func.coalesce(Disease.diagnosis, "")).like(
+                             needle, escape="\\"))))
     query = (select(Patient.upn, Centre.code, Patient.case_id, Disease.diagnosis,
                     Disease.disease_status, Patient.version, Patient.changed_at,
                     Patient.deleted, persons, relatives, unrelated, typings, events, snapshots)
