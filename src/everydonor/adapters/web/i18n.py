@@ -50,3 +50,9 @@ def language_of(cookie: str | None, accept: str | None) -> str:
 
 def gettext(lang: str, message: str) -> str:
     return translations(lang).gettext(message)
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalogue without translating it here (page titles, labels kept
+    in code and translated where they are shown)."""
+    return message
