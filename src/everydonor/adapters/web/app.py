@@ -79,7 +79,7 @@ class SecurityHeaders(BaseHTTPMiddleware):
         h["Cross-Origin-Opener-Policy"] = "same-origin"
         h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
         h["Strict-Transport-Security"] = "max-age=31536000"
-        if not request.url.path.startswith("/static/"):
+        if not request.url.path.startswith(("/static/", "/fonts/")):
             h["Cache-Control"] = "no-store"
         return response
 
@@ -173,6 +173,10 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.state.login_limit = _RateLimit(settings.login_rate_per_minute)
     app.add_middleware(SecurityHeaders, max_body=settings.max_body)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    # The report's CJK font (Noto Sans SC, OFL), so Chinese renders the same on every browser
+    from everydonor.adapters.report.html import report_asset
+
+    app.mount("/fonts", StaticFiles(directory=str(report_asset("fonts"))), name="fonts")
 
     from everydonor.adapters.web.routers import ROUTERS
 
