@@ -16,6 +16,7 @@ from everydonor.adapters.cli.common import (
     Context,
 )
 from everydonor.errors import EverydonorError, InputError
+from everydonor.hla.check import check_typing
 from everydonor.hla.designation import expand, parse_typing
 from everydonor.hla.glstring import is_gl_string, map_tokens, parse_gl
 from everydonor.hla.reference import Resolution
@@ -55,22 +56,7 @@ def _reduce_one(ctx: Context, text: str, to: Resolution) -> dict[str, Any]:
 
 
 def _check_one(ctx: Context, text: str) -> dict[str, Any]:
-    tokens = parse_gl(text).tokens() if is_gl_string(text) else [text]
-    parts = []
-    for token in tokens:
-        typing = parse_typing(token)
-        alleles = expand(typing, ctx.ref, ctx.macs)
-        parts.append({"typing": token, "kind": typing.kind.value,
-                      "locus": typing.locus.value if typing.locus else None,
-                      "alleles": len(alleles), "ambiguous": len(alleles) > 1})
-    out: dict[str, Any] = {"input": text, "valid": True}
-    if len(parts) == 1:
-        out.update({k: v for k, v in parts[0].items() if k != "typing"})
-    else:
-        out["kind"] = "gl_string"
-        out["ambiguous"] = any(p["ambiguous"] for p in parts)
-        out["parts"] = parts
-    return out
+    return check_typing(text, ctx.ref, ctx.macs)
 
 
 def _expand_one(ctx: Context, text: str) -> dict[str, Any]:
