@@ -881,6 +881,87 @@ class Registry:
             return {t: int(s.execute(text(f"SELECT count(*) FROM {t}")).scalar() or 0)
                     for t in sorted(Base.metadata.tables)}
 
+    # -- editing a stored case in place (the web app) ------------------------------------------
+
+    def edit_case(self, upn: str, edit: Any, *, actor: str, reason: str,
+                  expected_version: int | None = None, check: Any = None,
+                  today: dt.date | None = None) -> dict[str, Any]:
+        """Change a stored case in ONE write transaction: the case document is rebuilt from the
+        live rows WITH the identifying fields (names, birth dates, national id: read through
+        the key inside the transaction, never handed out), ``edit(document)`` changes it in
+        place (or returns a new one), and the result is checked whole (``prepare``; then
+        ``check(case)`` if given, e.g. the typings against the release) and stored exactly as
+        :meth:`add_case` stores a new version (row history, ``case.update`` audit entry), in the
+        patient's own centre. So an edit made from a de-identified view keeps every name.
+
+        ``expected_version``: the patient version the user's form was built from; a different
+        stored version (someone else saved meanwhile) is refused and nothing is written.
+        """
+        if not reason or not reason.strip():
+            raise InputError("changing a stored case needs a reason", field="reason")
+        with self._write(actor, reason) as (s, ctx):
+            key = self._check_key(s)
+            patient = self._patient(s, upn, lock=True)
+            if expected_version is not None and patient.version != expected_version:
+                raise InputError(
+                    f"patient {upn!r} was changed by {patient.changed_by} at "
+                    f"{patient.changed_at:%Y-%m-%d %H:%M} UTC (now version {patient.version}, "
+                    f"the form was opened at version {expected_version}): reload and enter "
+                    "the change again", field="version", value=str(expected_version))
+            p, disease, persons, events = self._case_rows(s, patient, key)
+            document = case_document(p, disease, persons, events)
+            changed = edit(document)
+            if changed is not None:
+                document = changed
+            prepared = self.prepare(document, upn=upn, today=today)
+            if check is not None:
+                check(prepared.case)
+            centre = s.get(Centre, patient.centre_id)
+            assert centre is not None
+            entries: list[dict[str, Any]] = []
+            result = self._update(s, ctx, key=key, centre=centre, patient=patient, c=prepared,
+                                  entries=entries)
+            audit.append_many(s, entries, now=ctx.now, request_id=ctx.request_id)
+        return result
+
+
+    def add_snapshots(self, upn: str, answers: Sequence[tuple[str, Mapping[str, Any]]], *,
+                      actor: str, reason: str, rule_set: str | None = None,
+                      rule_set_version: str | None = None, release: str | None = None
+                      ) -> list[dict[str, Any]]:
+        """Keep several answers computed together (a ranking with the family and match it
+        stands on) as :meth:`add_snapshot` keeps one, in ONE transaction: all or none, one
+        ``created_at`` (so a ranking snapshot's family snapshot is the family snapshot of the
+        same patient with the same ``created_at``), one audit entry per snapshot."""
+        if not answers:
+            raise InputError("nothing to keep: no answers given", field="kind")
+        prepared = []
+        for kind, answer in answers:
+            if kind not in SNAPSHOT_KINDS:
+                raise InputError(f"a snapshot is one of: {', '.join(SNAPSHOT_KINDS)}",
+                                 field="kind", value=kind)
+            text = canonical_json(encode(dict(answer)))
+            prepared.append((kind, text, sha256_hex(text)))
+        out: list[dict[str, Any]] = []
+        with self._write(actor, reason) as (s, ctx):
+            patient = self._patient(s, upn)
+            for kind, text, sha in prepared:
+                snap_id = new_id()
+                s.add(Snapshot(id=snap_id, patient_id=patient.id, kind=kind, rule_set=rule_set,
+                               rule_set_version=rule_set_version, software_version=__version__,
+                               release=release, answer=text, sha256=sha, created_at=ctx.now,
+                               created_by=ctx.actor, reason=ctx.reason))
+                audit.append(s, now=ctx.now, actor=ctx.actor, action=f"snapshot.{kind}",
+                             object_type="patient", object_id=upn, reason=ctx.reason,
+                             payload={"snapshot": snap_id, "sha256": sha, "rule_set": rule_set,
+                                      "rule_set_version": rule_set_version,
+                                      "release": release}, request_id=ctx.request_id)
+                out.append({"upn": upn, "id": snap_id, "kind": kind, "sha256": sha,
+                            "rule_set": rule_set, "rule_set_version": rule_set_version,
+                            "release": release, "software_version": __version__,
+                            "created_at": ctx.now.isoformat()})
+        return out
+
 
 def _inputs_digest(document: Mapping[str, Any]) -> str:
     """SHA-256 of a case document without its follow-up (what a ranking stands on)."""
