@@ -422,3 +422,35 @@ def test_openapi_describes_every_api_route_and_its_body(env: WebEnv) -> None:
 def test_case_date_is_today_unless_the_case_says(api: Api) -> None:
     r = api.post("/api/v1/rank", {"case": json.loads(BUNDLED_CASE.read_text())})
     assert r.json()["provenance"]["case_date"] == dt.date.today().isoformat()
+
+
+# -- what the generated-input tests found (each answered 500 before) ----------------------------
+
+@pytest.mark.parametrize("key", ["age", "weight_kg", "height_cm"])
+@pytest.mark.parametrize("endpoint", ["family", "rank", "plan"])
+def test_integer_too_large_for_a_number_is_422(api: Api, endpoint: str, key: str) -> None:
+    case = json.loads(BUNDLED_CASE.read_text())
+    case["patient"][key] = 10**400  # the case parser's float() overflowed: 500
+    body = {"case": case, "regimen": "beijing-mac-malignancy", "day0": "2026-12-15"}
+    r = api.post(f"/api/v1/{endpoint}", body if endpoint == "plan" else {"case": case})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == f"case.patient.{key}"
+    assert "401 digits" in r.json()["value"]
+
+
+def test_rule_set_parameter_too_large_is_422(api: Api) -> None:
+    rules = {"name": "x", "version": "1", "base": "beijing",
+             "parameters": {"dsa_exclude_mfi": 10**400}}
+    r = api.post("/api/v1/rank", {"case": json.loads(BUNDLED_CASE.read_text()), "rules": rules})
+    assert r.status_code == 422 and r.json()["field"] == "rules.parameters.dsa_exclude_mfi"
+
+
+@pytest.mark.parametrize("day0", ["9999-12-31", "0001-01-01"])
+@pytest.mark.parametrize("endpoint", ["plan", "followup"])
+def test_day0_outside_the_calendar_is_422(api: Api, endpoint: str, day0: str) -> None:
+    body = {"case": json.loads(BUNDLED_CASE.read_text()), "day0": day0}
+    if endpoint == "plan":
+        body["regimen"] = "beijing-mac-malignancy"  # the calendar's date arithmetic: 500
+    r = api.post(f"/api/v1/{endpoint}", body)
+    assert r.status_code == 422, r.text
+    assert [p["field"] for p in r.json()["problems"]] == ["day0"]

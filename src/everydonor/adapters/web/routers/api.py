@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -38,6 +38,12 @@ CASE_DESCRIPTION = (
     "not know is refused (422) naming the person and the key; `x_...` keys and `extensions` "
     "are carried through unread.")
 
+#: RFC 8259 / I-JSON: integers beyond 2^53 are not exchanged exactly between JSON readers.
+MAX_INTEGER = 2**53
+#: Day 0 as the calendar arithmetic can carry it (a plan's dates run years either side).
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+
+
 Typing = Annotated[str, StringConstraints(max_length=4000)]
 CaseDocument = Annotated[dict[str, Any], Field(description=CASE_DESCRIPTION)]
 
@@ -56,6 +62,32 @@ _EXAMPLE_CASE = _example_case()
 
 
 # -- request bodies ----------------------------------------------------------------------------
+
+def _enum_of(names: Callable[[], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """The known names as the schema's ``enum``, read when the OpenAPI is built (a rule set a
+    centre registers at start-up is listed too); the route still checks and names the value."""
+    def extra(schema: dict[str, Any]) -> None:
+        schema["enum"] = names()
+    return extra
+
+
+def _score_names() -> list[str]:
+    from everydonor.scores.catalogue import SCORES
+
+    return sorted(SCORES)
+
+
+def _rule_set_names() -> list[str]:
+    from everydonor.selection.catalogue import rule_set_names
+
+    return rule_set_names()
+
+
+def _regimen_ids() -> list[str]:
+    from everydonor.adapters.inputs.regimens import bundled_regimens
+
+    return [r.id for r in bundled_regimens()]
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -82,7 +114,8 @@ class MatchRequest(CaseRequest):
 
 
 class RankRequest(CaseRequest):
-    rules: Annotated[str, StringConstraints(max_length=200)] | dict[str, Any] = Field(
+    rules: Annotated[str, StringConstraints(max_length=200),
+                     Field(json_schema_extra=_enum_of(_rule_set_names))] | dict[str, Any] = Field(
         default="beijing",
         description="A rule set by name (`GET /api/v1/rule-sets`: `beijing`, "
                     "`beijing@csh2018`, `baltimore`, `ebmt`, ...) or a centre's rule set as an "
@@ -92,12 +125,13 @@ class RankRequest(CaseRequest):
 
 
 class PlanRequest(CaseRequest):
-    regimen: Annotated[str, StringConstraints(max_length=200)] | dict[str, Any] = Field(
+    regimen: Annotated[str, StringConstraints(max_length=200),
+                       Field(json_schema_extra=_enum_of(_regimen_ids))] | dict[str, Any] = Field(
         description="A bundled regimen by id (`GET /api/v1/regimens`) or a centre's regimen "
                     "as an object (`everydonor.regimen/1`, as `plan --regimen FILE` reads it).",
         examples=["beijing-mac-malignancy"])
     day0: dt.date = Field(description="Day 0: the first graft infusion (YYYY-MM-DD).",
-                          examples=["2026-12-15"])
+                          examples=["2026-12-15"], ge=FIRST_DAY, le=LAST_DAY)
     donor: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         default=None, description="The chosen donor's person id (priming doses by the donor's "
                                   "weight).", examples=["S2"])
@@ -114,12 +148,13 @@ class PlanRequest(CaseRequest):
 
 class FollowUpRequest(CaseRequest):
     day0: dt.date = Field(description="Day 0 of the transplant (results are dated from it).",
-                          examples=["2026-12-15"])
+                          examples=["2026-12-15"], ge=FIRST_DAY, le=LAST_DAY)
 
 
 class ScoreRequest(_Body):
     name: Annotated[str, StringConstraints(max_length=200)] = Field(
-        description="The score (`GET /api/v1/scores`).", examples=["magic_agvhd_grade"])
+        description="The score (`GET /api/v1/scores`).", examples=["magic_agvhd_grade"],
+        json_schema_extra=_enum_of(_score_names))
     inputs: dict[str, Any] = Field(
         description="The score's input object, exactly the keys `everydonor score NAME --input "
                     "FILE.json` reads.", examples=[{"skin_stage": 3, "lower_gi_stage": 2}])
@@ -145,7 +180,7 @@ def _answer(description: str, *required: str) -> dict[int | str, dict[str, Any]]
     schema: dict[str, Any] = {"type": "object", "additionalProperties": True}
     if required:
         schema["required"] = list(required)
-    errors = {
+    errors: dict[int | str, dict[str, Any]] = {
         401: {"model": ApiError, "description": "Not signed in."},
         403: {"model": ApiError, "description": "No CSRF token (`X-CSRF-Token`) on a POST, "
                                                 "or the role may not do this."},
@@ -167,14 +202,23 @@ def _json(document: Mapping[str, Any]) -> JSONResponse:
 
 # -- helpers -----------------------------------------------------------------------------------
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:18]}...{text[-18:]} ({len(text)} digits)"
+
+
 def _finite(value: Any, path: str) -> None:
-    """Refuse NaN and infinities (Python's JSON reader accepts them; no answer can hold them)."""
+    """Refuse NaN, infinities (Python's JSON reader accepts them; no answer can hold them) and
+    integers beyond 2^53 (no reader takes them as the number written)."""
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:
         item, where = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             raise InputError("numbers must be finite (no NaN or Infinity)", field=where,
                              value=repr(item))
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INTEGER:
+            raise InputError(f"integer beyond ±{MAX_INTEGER:,} (2^53, the largest a JSON "
+                             "number carries exactly)", field=where, value=_short(item))
         if isinstance(item, Mapping):
             stack.extend((v, f"{where}.{k}") for k, v in item.items())
         elif isinstance(item, list):
