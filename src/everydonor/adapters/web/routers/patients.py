@@ -315,22 +315,27 @@ def apply_person(person: dict[str, Any], values: dict[str, str], *, is_patient: 
     if hla:
         stored = person.get("hla")
         old: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
-        typed: dict[str, Any] = {}
-        for key, value in old.items():  # loci the form does not offer, and x_ keys: kept
-            locus = parse_locus(str(key))
-            if locus is None or locus.value not in LOCI:
-                typed[key] = value
-        any_locus = False
+        wanted: dict[str, list[str]] = {}
         for locus_name in LOCI:
             a = values[f"hla_{locus_name}_1"].strip()
             b = values[f"hla_{locus_name}_2"].strip()
             if a and b:
-                typed[locus_name] = [a, b]
-                any_locus = True
+                wanted[locus_name] = [a, b]
             elif a or b:
                 key = f"hla_{locus_name}_2" if a else f"hla_{locus_name}_1"
                 errors.setdefault(key, f"locus {locus_name} has one typing: enter the "
                                        "second (repeat the first if homozygous)")
+        any_locus = bool(wanted)
+        # the stored order and key spelling kept (no spurious changes); loci the form does
+        # not offer, and x_ keys, kept as they are; new loci after them in the form's order
+        typed: dict[str, Any] = {}
+        for key, value in old.items():
+            locus = parse_locus(str(key))
+            if locus is None or locus.value not in LOCI:
+                typed[key] = value
+            elif locus.value in wanted:
+                typed[key] = wanted.pop(locus.value)
+        typed.update(wanted)
         gl = values["hla_gl"].strip()
         if gl and any_locus:
             errors["hla_gl"] = ("give the typing either per locus or as a GL string, "
@@ -364,7 +369,7 @@ def _field_of(exc: EverydonorError) -> str | None:
         return "hla_gl"
     if field.startswith("antibodies"):
         return "ab_results"
-    return field if field in _blank_values() else None
+    return field if field in _blank_values() and field != "version" else None
 
 
 def _reason(values: dict[str, str], errors: dict[str, str]) -> str:
@@ -383,6 +388,22 @@ def _checker(request: Request) -> Any:
 
 # -- pages -------------------------------------------------------------------------------------
 
+def field_labels() -> dict[str, str]:
+    """What the error summary calls each form field."""
+    labels = {"upn": "UPN", "centre": "Centre", "person_id": "Person id",
+              "relationship": "Relationship", "through": "Through", "sex": "Sex",
+              "age": "Age", "weight_kg": "Weight", "abo": "ABO / Rh", "cmv_igg": "CMV IgG",
+              "diagnosis": "Diagnosis", "disease_status": "Disease status",
+              "disease_risk": "Disease risk", "medically_eligible": "Medically eligible",
+              "desensitization_plan": "Desensitisation plan", "hla_gl": "GL string",
+              "ab_test_date": "Antibody test date", "ab_results": "Antibody results",
+              "reason": "Reason for change", "version": "Record version"}
+    for locus in LOCI:
+        for n in (1, 2):
+            labels[f"hla_{locus}_{n}"] = f"HLA-{locus} typing {n}"
+    return labels
+
+
 def _form_page(request: Request, template: str, *, values: dict[str, str],
                errors: dict[str, str] | None = None, checks: dict[str, Any] | None = None,
                status_code: int = 200, **context: Any) -> Response:
@@ -396,7 +417,7 @@ def _form_page(request: Request, template: str, *, values: dict[str, str],
                   relationship_options=[(r.value, r.value.replace("_", " "))
                                         for r in Relationship],
                   risk_options=[(r, r.replace("_", " ")) for r in DISEASE_RISKS],
-                  release=svc.reference.release, **context)
+                  release=svc.reference.release, field_labels=field_labels(), **context)
 
 
 @router.get("/patients/new", name="patient_new")
@@ -510,6 +531,13 @@ def _gl_of(typing: Mapping[str, Any]) -> str:
     return code.replace("HLA-", "")
 
 
+def _locus_order(typing: Mapping[str, Any]) -> tuple[int, str]:
+    """A, B, C, DRB1, DQB1, DPB1, then the other loci: every row of the table alike."""
+    locus = str(typing.get("locus") or "")
+    order = (*LOCI, "DRB3", "DRB4", "DRB5", "DQA1", "DPA1")
+    return (order.index(locus) if locus in order else len(order), locus)
+
+
 def _persons(document: Mapping[str, Any], shown: Mapping[str, Any]) -> list[dict[str, Any]]:
     summaries = {p["id"]: p for p in shown["persons"]}
     out = []
@@ -534,7 +562,8 @@ def _persons(document: Mapping[str, Any], shown: Mapping[str, Any]) -> list[dict
                     "eligible": p.get("medically_eligible"),
                     "desensitization": p.get("desensitization_plan")
                     or p.get("desensitisation_plan"),
-                    "typings": [_gl_of(t) for t in s.get("typings", [])],
+                    "typings": [_gl_of(t) for t in sorted(s.get("typings", []),
+                                                          key=_locus_order)],
                     "releases": sorted({t["release"] for t in s.get("typings", [])}),
                     "antibodies": ab_summary, "registry": p.get("registry"),
                     "donor_id": p.get("donor_id")})
