@@ -91,14 +91,17 @@ def citation_linker(references: Mapping[str, Any] | None) -> Callable[[Any], Mar
     return link
 
 
-def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
-                        people: list[dict[str, Any]]) -> str:
-    """``people``: the patient (relationship None) and every relative: id, relationship, sex,
-    age, label, untyped."""
+def swatch(letter: str) -> str:
+    """The CSS class suffix of a haplotype letter's colour (``sw-a`` ...; no inline style, so
+    the same markup works under the web app's Content-Security-Policy)."""
+    return letter if letter in COLOURS else "unknown"
+
+
+def _ranking_context(doc: dict[str, Any], family: dict[str, Any],
+                     people: list[dict[str, Any]]) -> tuple[jinja2.Environment, dict[str, Any]]:
     env = _environment()
     env.filters["cites"] = citation_linker(doc.get("references"))
     env.filters["cite_label"] = citation_labeller(doc.get("references"))
-    template = env.get_template("report.html.j2")
     ranks = {d["id"]: f"#{d['rank']}" for d in doc["ranking"]}
     ranks.update({x["id"]: "✗" for x in doc["excluded"]})
     pedigree = render_pedigree_svg(family, people, ranks)
@@ -114,10 +117,33 @@ def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
               f"{doc['rules']['name']}@{doc['rules']['version']}")
     disputed = any(DISPUTE_MARK in r for d in doc["ranking"] for r in d["reasons"]) or any(
         DISPUTE_MARK in b for x in doc["excluded"] for b in x["because"])
-    return template.render(doc=doc, version=__version__, fmt=_fmt, pedigree=pedigree,
-                           haplotype_legend=legend, font_url=FONT_FILE.as_uri(),
-                           family_warnings=family.get("warnings", []), footer=footer,
-                           disputed=disputed)
+    return env, {"doc": doc, "version": __version__, "fmt": _fmt, "pedigree": pedigree,
+                 "haplotype_legend": legend, "font_url": FONT_FILE.as_uri(),
+                 "family_warnings": family.get("warnings", []), "footer": footer,
+                 "disputed": disputed, "swatch": swatch}
+
+
+def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
+                        people: list[dict[str, Any]],
+                        manifest: Mapping[str, Any] | None = None) -> str:
+    """``people``: the patient (relationship None) and every relative: id, relationship, sex,
+    age, label, untyped.
+
+    ``manifest``: the report of a kept snapshot carries its signature manifest (21 CFR 11.50):
+    ``{"snapshot": {id, sha256, intact, created_at, created_by}, "patient_version": int,
+    "signatures": [Accounts.signatures() documents, optionally with role_label and
+    signed_at_utc]}``; a superseded or broken signature is announced at the top."""
+    env, context = _ranking_context(doc, family, people)
+    return env.get_template("report.html.j2").render(**context, manifest=manifest)
+
+
+def render_ranking_body(doc: dict[str, Any], family: dict[str, Any],
+                        people: list[dict[str, Any]]) -> Markup:
+    """The report's content (notice, provenance, ranking, exclusions, pedigree, reasons and
+    flags, criteria, references) without the page around it: the web app shows exactly this.
+    Built by the report's autoescaping template, so it is safe to embed."""
+    env, context = _ranking_context(doc, family, people)
+    return Markup(env.get_template("report_body.html.j2").render(**context))
 
 
 def _environment() -> jinja2.Environment:
