@@ -411,3 +411,47 @@ def test_pedigree_of_a_patient_alone(web: WebEnv) -> None:
     assert r.status_code == 200 and "<svg" in r.text and " style=" not in r.text
 
 
+
+
+def test_unrelated_donor_is_edited_without_a_relationship(web: WebEnv) -> None:
+    web.registry.add_case(load_case_data(str(EXAMPLES / "06-unrelated-donors-and-father.yaml")),
+                          actor="fixture", upn="A-UR", centre=CENTRE_A)
+    c = web.login(PHYSICIAN)
+    page = c.get("/patients/A-UR/persons/U1")
+    assert page.status_code == 200 and "Unrelated donor" in page.text
+    assert 'name="relationship"' not in page.text
+    token, values = form_of(c, "/patients/A-UR/persons/U1")
+    values.update(hla_DPB1_1="DPB1*04:01", hla_DPB1_2="DPB1*02:01", reason="DPB1 typed")
+    r = c.post("/patients/A-UR/persons/U1", data={**values, "csrf_token": token})
+    assert r.status_code == 303, r.text
+    doc, _, _ = web.registry.clinical_case("A-UR")
+    u1 = next(p for p in doc["unrelated"] if p["id"] == "U1")
+    assert u1["hla"]["DPB1"] == ["DPB1*04:01", "DPB1*02:01"] and "relationship" not in u1
+    assert u1["registry"] == "CMDP"  # what the form does not show is kept
+
+
+def test_create_and_edit_on_both_databases(web_db: WebEnv) -> None:
+    web = web_db
+    c = web.login(PHYSICIAN)
+    token, _ = form_of(c, "/patients/new")
+    assert c.post("/patients", data={**new_patient(), "csrf_token": token}).status_code == 303
+    token, values = form_of(c, "/patients/N-001/persons/new")
+    r = c.post("/patients/N-001/persons", data={**relative(relationship="mother", person_id="M",
+                                                           sex="female"),
+                                                "csrf_token": token,
+                                                "version": values["version"]})
+    assert r.status_code == 303, r.text
+    token, values = form_of(c, "/patients/N-001/persons/M")
+    before = audit_count(web)
+    r = c.post("/patients/N-001/persons/M", data={**values, "abo": "A-", "reason": "",
+                                                  "csrf_token": token})
+    assert r.status_code == 422 and audit_count(web) == before
+    r = c.post("/patients/N-001/persons/M", data={**values, "abo": "A-",
+                                                  "reason": "blood bank result",
+                                                  "csrf_token": token})
+    assert r.status_code == 303
+    history = web.registry.history("N-001")
+    assert [(a["action"], a["actor"], a["reason"]) for a in history["audit"]] == [
+        ("case.add", PHYSICIAN, "initial entry"),
+        ("case.update", PHYSICIAN, "brother typed at the HLA lab"),
+        ("case.update", PHYSICIAN, "blood bank result")]

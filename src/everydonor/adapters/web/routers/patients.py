@@ -271,7 +271,8 @@ def _antibodies(values: dict[str, str], old: Any, errors: dict[str, str]
 
 
 def apply_person(person: dict[str, Any], values: dict[str, str], *, is_patient: bool,
-                 facts: bool, hla: bool, errors: dict[str, str]) -> None:
+                 facts: bool, hla: bool, errors: dict[str, str],
+                 unrelated: bool = False) -> None:
     """Put the form's values into a person of a case document (the case format's fields).
     ``facts``/``hla``: which parts the user may change (the others are left as stored)."""
     if facts:
@@ -290,6 +291,13 @@ def apply_person(person: dict[str, Any], values: dict[str, str], *, is_patient: 
                                                  "the disease status", errors))
             _put(person, "disease_risk", _choice(values, "disease_risk", DISEASE_RISKS,
                                                  "disease risk", errors))
+        elif unrelated:  # registry donors: no relationship; eligibility and plan as relatives
+            eligible = _choice(values, "medically_eligible", ("yes", "no"),
+                               "medically eligible", errors)
+            _put(person, "medically_eligible", None if eligible is None else eligible == "yes")
+            person.pop("desensitisation_plan", None)
+            _put(person, "desensitization_plan", _free(values, "desensitization_plan",
+                                                       "the desensitisation plan", errors))
         else:
             rel = _choice(values, "relationship", tuple(r.value for r in Relationship),
                           "relationship", errors)
@@ -412,6 +420,7 @@ def _form_page(request: Request, template: str, *, values: dict[str, str],
     context.setdefault("can_facts", True)
     context.setdefault("is_patient", True)
     context.setdefault("person_id", None)
+    context.setdefault("unrelated", False)
     return render(request, template, status_code=status_code, values=values, errors=errors,
                   checks=checks or {}, loci=LOCI, abo_options=[(a, a) for a in ABO],
                   relationship_options=[(r.value, r.value.replace("_", " "))
@@ -574,6 +583,7 @@ def _persons(document: Mapping[str, Any], shown: Mapping[str, Any]) -> list[dict
 
 def _person_form(request: Request, upn: str, *, template: str, values: dict[str, str],
                  is_patient: bool, person_id: str | None, errors: dict[str, str] | None = None,
+                 unrelated: bool = False,
                  checks: dict[str, Any] | None = None, status_code: int = 200
                  ) -> Response:
     can_facts = _can(request, "patient.write")
@@ -581,7 +591,7 @@ def _person_form(request: Request, upn: str, *, template: str, values: dict[str,
              f"Patient {upn}: {'patient' if is_patient else 'person'} {person_id}")
     return _form_page(request, template, title=title, values=values, errors=errors,
                       checks=checks, status_code=status_code, upn=upn, person_id=person_id,
-                      is_patient=is_patient, can_facts=can_facts)
+                      is_patient=is_patient, can_facts=can_facts, unrelated=unrelated)
 
 
 def _can(request: Request, perm: str) -> bool:
@@ -671,7 +681,8 @@ def person_edit_form(request: Request, upn: str, person_id: str) -> Response:
     values["version"] = str(version)
     checks = check_hla_fields(svc.reference, values)
     return _person_form(request, upn, template="person_edit.html.j2", values=values,
-                        is_patient=role == "patient", person_id=person_id, checks=checks)
+                        is_patient=role == "patient", person_id=person_id, checks=checks,
+                        unrelated=role == "unrelated")
 
 
 @router.post("/patients/{upn}/persons/{person_id}", name="person_edit")
@@ -691,7 +702,8 @@ def _edit_person(request: Request, upn: str, person_id: str, values: dict[str, s
     errors: dict[str, str] = {}
     # what the form is checked against, before anything is read with identity or written
     probe = dict(_person_of(document, person_id)[0])
-    apply_person(probe, values, is_patient=is_patient, facts=can_facts, hla=True, errors=errors)
+    apply_person(probe, values, is_patient=is_patient, facts=can_facts, hla=True, errors=errors,
+                 unrelated=role == "unrelated")
     checks = check_hla_fields(svc.reference, values)
     _hla_errors(checks, errors)
     reason = _reason(values, errors)
@@ -699,7 +711,7 @@ def _edit_person(request: Request, upn: str, person_id: str, values: dict[str, s
     def again(status: int) -> Response:
         return _person_form(request, upn, template="person_edit.html.j2", values=values,
                             is_patient=is_patient, person_id=person_id, errors=errors,
-                            checks=checks, status_code=status)
+                            checks=checks, status_code=status, unrelated=role == "unrelated")
 
     if errors:
         return again(422)
@@ -708,7 +720,7 @@ def _edit_person(request: Request, upn: str, person_id: str, values: dict[str, s
         person, _ = _person_of(full, person_id)
         problems: dict[str, str] = {}
         apply_person(person, values, is_patient=is_patient, facts=can_facts, hla=True,
-                     errors=problems)
+                     errors=problems, unrelated=role == "unrelated")
         if problems:  # the same form passed above: only a concurrent change could do this
             field, message = next(iter(problems.items()))
             raise InputError(message, field=field)
