@@ -350,6 +350,12 @@ def test_identity_is_kept_by_an_edit(web: WebEnv) -> None:
     values.update(cmv_igg="negative", reason="CMV serology repeated")
     assert c.post("/patients/A-ID/persons/F",
                   data={**values, "csrf_token": token}).status_code == 303
+    token, values = form_of(c, "/patients/A-ID/persons/F")
+    before = audit_count(web)
+    r = c.post("/patients/A-ID/persons/F", data={**values, "age": "50", "reason": "age",
+                                                 "csrf_token": token})
+    assert r.status_code == 422 and "follows from the birth date" in r.text
+    assert audit_count(web) == before
     token, values = form_of(c, "/patients/A-ID/persons/P")
     values.update(weight_kg="68", reason="weighed today")
     assert c.post("/patients/A-ID/persons/P",

@@ -716,8 +716,14 @@ def _edit_person(request: Request, upn: str, person_id: str, values: dict[str, s
     if errors:
         return again(422)
 
+    shown_age = _text(_person_of(document, person_id)[0].get("age"))
+
     def edit(full: dict[str, Any]) -> None:
         person, _ = _person_of(full, person_id)
+        if can_facts and "birth_date" in person and values["age"].strip() != shown_age:
+            raise InputError("the age follows from the birth date held in the registry's "
+                             "identity store: it is not changed here", field="age",
+                             value=values["age"])
         problems: dict[str, str] = {}
         apply_person(person, values, is_patient=is_patient, facts=can_facts, hla=True,
                      errors=problems, unrelated=role == "unrelated")
