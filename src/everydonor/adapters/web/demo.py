@@ -45,12 +45,16 @@ def build_demo(folder: Path | None = None) -> tuple[str, list[dict[str, Any]], l
     reg = Registry(url)
     reg.init(actor="demo", reason="demo registry")
     loaded = []
-    for i, path in enumerate(example_cases()):
-        document = load_case_data(str(path))
+    cases = example_cases()
+    for i, path in enumerate(cases):
         upn = f"DEMO-{i + 1:03d}"
-        reg.add_case(document, actor="demo", reason="demo example", upn=upn,
-                     centre=DEMO_CENTRE if i < 6 else OTHER_CENTRE)
+        reg.add_case(load_case_data(str(path)), actor="demo", reason="demo example", upn=upn,
+                     centre=DEMO_CENTRE)
         loaded.append(upn)
+    if cases:  # one patient of another centre: DEMO's users never see it
+        reg.add_case(load_case_data(str(cases[0])), actor="demo", reason="demo example",
+                     upn="OTHER-001", centre=OTHER_CENTRE)
+        loaded.append("OTHER-001")
     accounts = Accounts(reg)
     now = dt.datetime.now(dt.UTC)
     made = []
