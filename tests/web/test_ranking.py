@@ -137,6 +137,7 @@ def test_keep_stores_family_match_and_ranking_in_one_transaction(web: WebEnv) ->
     # the ranking page lists what was kept
     listing = c.get("/patients/A-001/ranking")
     assert f'href="/snapshots/{snapshot_id}"' in listing.text
+    assert "out of date</span>" not in listing.text
 
 
 def test_snapshot_page_shows_the_stored_answer_not_a_recomputed_one(web: WebEnv) -> None:

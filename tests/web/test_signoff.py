@@ -62,7 +62,8 @@ def signed(web: WebEnv) -> tuple[Any, str]:
     snapshot_id = keep(web, c)
     r = sign(web, c, snapshot_id)
     assert r.status_code == 303, r.text
-    assert r.headers["location"] == f"/snapshots/{snapshot_id}#signatures"
+    assert r.headers["location"] == f"/snapshots/{snapshot_id}?signed=approved#signatures"
+    assert "Signed: your signature is recorded" in c.get(r.headers["location"]).text
     return c, snapshot_id
 
 
@@ -125,8 +126,12 @@ def test_changed_case_data_supersedes_the_signature_everywhere(
     assert 'class="badge superseded state"' in page.text
     listing = c.get("/patients/A-001/ranking")
     assert "· superseded</span>" in listing.text and "· valid</span>" not in listing.text
+    assert "out of date</span>" in listing.text
     text = pdf_text(c.get(f"/snapshots/{snapshot_id}/report.pdf").content)
     assert "SUPERSEDED: the case data changed after signing (patient version 1 → 2)" in text
+    # on every page, not only the first
+    assert text.count("SUPERSEDED signature: the case data changed after signing") == \
+        len(pypdf.PdfReader(io.BytesIO(c.get(f"/snapshots/{snapshot_id}/report.pdf").content)).pages)
     assert "re-rank and re-sign" in text
     # and it cannot be signed again: the ranking is of the old data
     web.clock.advance(seconds=31)
@@ -224,3 +229,19 @@ def test_only_ranking_snapshots_are_signed(web: WebEnv) -> None:
     assert r.status_code == 422 and "only a donor ranking snapshot" in r.text
     assert counts(web) == (0, 0)
     assert c.get(f"/snapshots/{family_id}/report.pdf").status_code == 422
+
+
+def test_keep_sign_and_supersede_on_both_databases(web_db: WebEnv) -> None:
+    """The whole flow on SQLite and PostgreSQL: one created_at for the three snapshots (the
+    family found again by it), a valid signature, then superseded by a changed typing."""
+    web = web_db
+    c = web.login(PHYSICIAN)
+    snapshot_id = keep(web, c)
+    page = c.get(f"/snapshots/{snapshot_id}")
+    assert page.status_code == 200 and "Family and haplotypes" in page.text
+    assert sign(web, c, snapshot_id).status_code == 303
+    assert [s["state"] for s in web.accounts.signatures(snapshot_id)] == ["valid"]
+    change_a_typing(web)
+    assert [s["state"] for s in web.accounts.signatures(snapshot_id)] == ["superseded"]
+    page = c.get(f"/snapshots/{snapshot_id}")
+    assert "patient version 1 → 2" in page.text and "SUPERSEDED" in page.text

@@ -214,7 +214,9 @@ def recent_rankings(svc: WebServices, upn: str, current_data: str) -> list[dict[
             actual = hashlib.sha256(x.answer.encode()).hexdigest()
             docs = [signature_document(g, current_data=current_data, snapshot_sha=actual)
                     for g in sigs[x.id]]
+            provenance = (json.loads(x.answer).get("provenance") or {})
             out.append({"id": x.id, "rule_set": f"{x.rule_set}@{x.rule_set_version}",
+                        "stale": provenance.get("data_sha256") not in (None, current_data),
                         "release": x.release, "created_at": x.created_at,
                         "created_by": x.created_by, "sha256": x.sha256,
                         "signatures": docs})
@@ -262,7 +264,8 @@ def ranking_save(request: Request, upn: str,
 
 
 def _snapshot_page(request: Request, kept: Kept, *, status_code: int = 200,
-                   error: str | None = None, form: dict[str, Any] | None = None) -> Response:
+                   error: str | None = None, form: dict[str, Any] | None = None,
+                   signed: bool = False) -> Response:
     svc = services(request)
     signatures = signatures_of(svc, kept) if kept.kind == "ranking" else []
     stale, version = _stale(svc, kept)
@@ -278,14 +281,16 @@ def _snapshot_page(request: Request, kept: Kept, *, status_code: int = 200,
                   kept=kept, body=body, pretty=pretty, signatures=signatures,
                   superseded=superseded, broken=broken, stale=stale,
                   patient_version=version, meanings=SIGNATURE_MEANINGS,
-                  confirmation=CONFIRMATION, error=error,
+                  confirmation=CONFIRMATION, error=error, signed=signed and not error,
                   form=form or {"meaning": "", "confirm": False})
 
 
 @router.get("/snapshots/{snapshot_id}", name="snapshot")
 @permission("patient.read")
-def snapshot_page(request: Request, snapshot_id: str) -> Response:
-    return _snapshot_page(request, load_snapshot(services(request), snapshot_id))
+def snapshot_page(request: Request, snapshot_id: str,
+                  signed: Annotated[str, Query(max_length=16)] = "") -> Response:
+    return _snapshot_page(request, load_snapshot(services(request), snapshot_id),
+                          signed=signed in SIGNATURE_MEANINGS)
 
 
 @router.post("/snapshots/{snapshot_id}/sign", name="snapshot_sign")
@@ -330,7 +335,8 @@ def snapshot_sign(request: Request, snapshot_id: str, *,
         return refuse(401, "not signed: the one-time code is wrong, expired or already used")
     svc.accounts.sign(kept.id, account=account, meaning=meaning, now=svc.now(),
                       reason=f"electronic signature ({meaning}) of the donor ranking")
-    return RedirectResponse(f"/snapshots/{kept.id}#signatures", status_code=303)
+    return RedirectResponse(f"/snapshots/{kept.id}?signed={meaning}#signatures",
+                            status_code=303)
 
 
 def _filename_part(text: str) -> str:
