@@ -428,8 +428,9 @@ def assess(context: Mapping[str, Any], extra: list[Mapping[str, Any]] | None = N
 
 def timeline(context: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Transplants, stored events and scores by date (undated case facts last)."""
-    from everydonor.scores.catalogue import compute_score
+    from everydonor.scores.catalogue import compute_score, get_score
 
+    titles = {k.event: k.title for k in KINDS.values() if k.event}
     hcts = context["hcts"]
     rows: list[dict[str, Any]] = []
     for h in hcts:
@@ -437,11 +438,14 @@ def timeline(context: Mapping[str, Any]) -> list[dict[str, Any]]:
                      "hct": h})
     for e in context["shown"]["follow_up"]:
         row: dict[str, Any] = {"date": e["date"], "type": e["event_type"], "source": e["source"],
-                               "id": e["id"], "payload": e["payload"]}
+                               "id": e["id"], "payload": e["payload"],
+                               "title": titles.get(e["event_type"], e["event_type"])}
         if e["event_type"] == "score":
             p = e["payload"]
             row["score"] = {**present_score(p["result"]), "software": p.get("software"),
                             "stored_inputs": p.get("inputs")}
+            with contextlib.suppress(EverydonorError):
+                row["title"] = get_score(str(p["score"])).title
         elif e["event_type"] == "chimerism" and isinstance(e["payload"].get("donor_pct"),
                                                            int | float):
             with contextlib.suppress(EverydonorError):
