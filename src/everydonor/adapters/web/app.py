@@ -13,6 +13,8 @@ import logging
 import secrets
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,16 +185,50 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     _install_errors(app)
-    missing = [r.path for r in app.routes if isinstance(r, APIRoute)
-               and policy.permission_of(r.endpoint) is None]
+    missing = [r.path for r in api_routes(app) if policy.permission_of(r.endpoint) is None]
     if missing:
         raise RuntimeError(f"routes without a permission: {', '.join(missing)}")
     return app
 
 
-def api_routes(app: FastAPI) -> list[APIRoute]:
-    """Every route of the app (the matrix test's source)."""
-    return [r for r in app.routes if isinstance(r, APIRoute)]
+@dataclass(frozen=True, slots=True)
+class AppRoute:
+    """One route as the app serves it: the path with any router prefix, the name, the methods
+    and the endpoint (whose permission ``policy.permission_of`` reads)."""
+
+    path: str
+    name: str
+    methods: frozenset[str]
+    endpoint: Callable[..., Any]
+
+
+def api_routes(app: FastAPI) -> list[AppRoute]:
+    """Every route of the app (the start-up check's and the matrix test's source). FastAPI
+    0.16x keeps included routers as one entry each in ``app.routes`` (no APIRoute is listed
+    there), so the routes are read through the route contexts that requests are matched on."""
+    out = []
+    for route, path, name, methods in _route_table(app):
+        if isinstance(route, APIRoute):
+            out.append(AppRoute(path, name, frozenset(methods), route.endpoint))
+    return out
+
+
+def _route_table(app: FastAPI) -> list[tuple[Any, str, str, set[str]]]:
+    """(declared route, served path, name, methods) of every route, included routers opened."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI that lists included routes itself
+        return [(r, getattr(r, "path", ""), getattr(r, "name", ""),
+                 set(getattr(r, "methods", None) or ())) for r in app.routes]
+    return [(c.original_route, str(c.path or ""), str(c.name or ""), set(c.methods or ()))
+            for c in iter_route_contexts(app.routes)]
+
+
+def unguarded_routes(app: FastAPI) -> list[str]:
+    """Paths of routes that are neither APIRoutes nor static mounts: ``authorize`` does not run
+    for them (FastAPI's own OpenAPI document is one)."""
+    return [path for route, path, _, _ in _route_table(app)
+            if not isinstance(route, (APIRoute, Mount))]
 
 
 def static_mounts(app: FastAPI) -> list[Mount]:
