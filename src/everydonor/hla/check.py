@@ -1,7 +1,7 @@
-"""``hla check`` on one typing: is it valid in this release, what kind, how ambiguous.
+"""The per-typing answers of ``hla check``, ``hla reduce`` and ``hla expand``.
 
-Shared by the command line (``everydonor hla check``) and the web app (the live check and
-``POST /api/v1/hla/check``), so the three give the same answer.
+Shared by the command line (``everydonor hla check|reduce|expand``) and the web app (the live
+check and ``POST /api/v1/hla/check|reduce|expand``), so they give the same answer.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from everydonor.hla.designation import MacDictionary, expand, parse_typing
-from everydonor.hla.glstring import is_gl_string, parse_gl
-from everydonor.hla.reference import HlaReference
+from everydonor.hla.glstring import is_gl_string, map_tokens, parse_gl
+from everydonor.hla.reduction import Reducer
+from everydonor.hla.reference import HlaReference, Resolution
 
 
 def check_typing(text: str, ref: HlaReference, macs: MacDictionary | None) -> dict[str, Any]:
@@ -32,3 +33,24 @@ def check_typing(text: str, ref: HlaReference, macs: MacDictionary | None) -> di
         out["ambiguous"] = any(p["ambiguous"] for p in parts)
         out["parts"] = parts
     return out
+
+
+def reduce_typing(text: str, reducer: Reducer, to: Resolution) -> dict[str, Any]:
+    """The ``hla reduce --to TO`` result of one typing (or GL string, token by token)."""
+    if is_gl_string(text):
+        gl = parse_gl(text)
+        reduced = map_tokens(gl, lambda t: reducer.reduce(parse_typing(t), to).output or t)
+        return {"input": text, "output": reduced.format(), "kind": "gl_string"}
+    return reducer.reduce(parse_typing(text), to).to_dict()
+
+
+def expand_typing(text: str, ref: HlaReference, macs: MacDictionary | None) -> dict[str, Any]:
+    """The ``hla expand`` result of one typing: every allele of the release it stands for."""
+    if is_gl_string(text):
+        gl = parse_gl(text)
+        expanded = map_tokens(gl, lambda t: "/".join(expand(parse_typing(t), ref, macs)) or t)
+        return {"input": text, "output": expanded.format(), "kind": "gl_string"}
+    typing = parse_typing(text)
+    alleles = expand(typing, ref, macs)
+    return {"input": text, "kind": typing.kind.value, "alleles": list(alleles),
+            "count": len(alleles)}

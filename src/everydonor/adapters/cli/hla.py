@@ -16,9 +16,7 @@ from everydonor.adapters.cli.common import (
     Context,
 )
 from everydonor.errors import EverydonorError, InputError
-from everydonor.hla.check import check_typing
-from everydonor.hla.designation import expand, parse_typing
-from everydonor.hla.glstring import is_gl_string, map_tokens, parse_gl
+from everydonor.hla.check import check_typing, expand_typing, reduce_typing
 from everydonor.hla.reference import Resolution
 
 
@@ -48,11 +46,7 @@ def _typings(args: argparse.Namespace) -> list[str]:
 
 
 def _reduce_one(ctx: Context, text: str, to: Resolution) -> dict[str, Any]:
-    if is_gl_string(text):
-        gl = parse_gl(text)
-        reduced = map_tokens(gl, lambda t: ctx.reducer.reduce(parse_typing(t), to).output or t)
-        return {"input": text, "output": reduced.format(), "kind": "gl_string"}
-    return ctx.reducer.reduce(parse_typing(text), to).to_dict()
+    return reduce_typing(text, ctx.reducer, to)
 
 
 def _check_one(ctx: Context, text: str) -> dict[str, Any]:
@@ -60,15 +54,7 @@ def _check_one(ctx: Context, text: str) -> dict[str, Any]:
 
 
 def _expand_one(ctx: Context, text: str) -> dict[str, Any]:
-    if is_gl_string(text):
-        gl = parse_gl(text)
-        expanded = map_tokens(gl, lambda t: "/".join(expand(parse_typing(t), ctx.ref, ctx.macs))
-                              or t)
-        return {"input": text, "output": expanded.format(), "kind": "gl_string"}
-    typing = parse_typing(text)
-    alleles = expand(typing, ctx.ref, ctx.macs)
-    return {"input": text, "kind": typing.kind.value, "alleles": list(alleles),
-            "count": len(alleles)}
+    return expand_typing(text, ctx.ref, ctx.macs)
 
 
 def _run_each(ctx: Context, items: Sequence[str],

@@ -417,7 +417,11 @@ class Accounts:
                 if old is not None and old.revoked_at is None:
                     old.revoked_at = now
                     old.revoked_why = "rotated"
-                    created = old.created_at
+                    # the second factor completing this account's password step keeps that
+                    # step's start (the absolute time-out counts from it); a new sign-in,
+                    # by anyone, starts a session of its own
+                    if mfa and old.user_id == account.id and old.mfa_at is None:
+                        created = old.created_at
             s.add(WebSession(id=sid, user_id=account.id, created_at=created, last_seen_at=now,
                              expires_at=created + absolute, mfa_at=now if mfa else None,
                              revoked_at=None, revoked_why=None, csrf_token=csrf,

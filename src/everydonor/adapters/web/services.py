@@ -9,6 +9,7 @@ change to the data changes the key, and a stale ranking can never be shown.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -98,11 +99,18 @@ class Reference:
                 "mac_list": self.macs.source if self.macs else None, "notice": NOTICE}
 
 
+@functools.cache
+def shared_reference(imgt_dir: str | None, mac_file: str | None) -> Reference:
+    """One loaded release per process and (release folder, MAC list)."""
+    return Reference(imgt_dir, mac_file)
+
+
 class WebServices:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
-        self.reference = Reference(settings.imgt_dir, settings.mac_file)
-        self.registry = Registry(settings.db)
+        self.reference = shared_reference(settings.imgt_dir, settings.mac_file)
+        # the registry checks and reduces every stored typing against the app's release
+        self.registry = Registry(settings.db, reducer=self.reference.reducer)
         self.accounts = Accounts(self.registry)
         self._envs: dict[str, jinja2.Environment] = {}
         self._ranked: OrderedDict[tuple[str, str, str], Ranked] = OrderedDict()

@@ -61,9 +61,8 @@ def healthz() -> PlainTextResponse:
 @router.get("/login", name="login_form")
 @permission(PUBLIC)
 def login_form(request: Request) -> Response:
-    info = maybe_session(request)
-    if info is not None and info.complete:
-        return RedirectResponse("/patients", status_code=303)
+    """The sign-in form; shown to a signed-in browser too (a shared ward computer: the next
+    person signs in here, and the session the browser holds ends)."""
     return _login_page(request)
 
 
