@@ -51,6 +51,12 @@ def build_demo(folder: Path | None = None) -> tuple[str, list[dict[str, Any]], l
         reg.add_case(load_case_data(str(path)), actor="demo", reason="demo example", upn=upn,
                      centre=DEMO_CENTRE)
         loaded.append(upn)
+    for upn, path in zip(loaded, cases, strict=False):
+        # the transplant the example's own notes describe (example 07: brother B1, day 0
+        # 2026-06-15), so the follow-up and statistics pages have a transplant to show
+        if path.name.startswith("07-"):
+            reg.add_hct(upn, day0=dt.date(2026, 6, 15), hct_type="allo", donor="B1",
+                        graft=None, actor="demo", reason="demo example")
     if cases:  # one patient of another centre: DEMO's users never see it
         reg.add_case(load_case_data(str(cases[0])), actor="demo", reason="demo example",
                      upn="OTHER-001", centre=OTHER_CENTRE)
