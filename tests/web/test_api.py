@@ -104,6 +104,33 @@ def test_case_commands_answer_as_the_cli(api: Api, capsys: pytest.CaptureFixture
     assert doc["provenance"]["reference"].startswith("IPD-IMGT/HLA ")
 
 
+@pytest.mark.parametrize("to", ["lgx", "g", "p", "2field", "serology"])
+def test_hla_reduce_answers_as_the_cli(api: Api, capsys: pytest.CaptureFixture[str],
+                                       to: str) -> None:
+    typings = ["A*01:01:01:01", "B*15:01", "DRB1*03:01", "A*02:07P",
+               "A*02:01+A*24:02^DRB1*15:01/DRB1*15:02+DRB1*09:01"]
+    r = api.post("/api/v1/hla/reduce", {"typings": typings, "to": to})
+    doc = same_answer(capsys, r, "hla", "reduce", "--to", to, *typings, "--format", "json")
+    assert doc is not None and doc["to"] == to and len(doc["results"]) == len(typings)
+
+
+def test_hla_expand_answers_as_the_cli(api: Api, capsys: pytest.CaptureFixture[str]) -> None:
+    typings = ["A*02:07P", "B*15:01", "A*01:01+A*02:01"]
+    r = api.post("/api/v1/hla/expand", {"typings": typings})
+    doc = same_answer(capsys, r, "hla", "expand", *typings, "--format", "json")
+    assert doc is not None and doc["results"][0]["count"] == len(doc["results"][0]["alleles"]) > 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/hla/reduce", "/api/v1/hla/expand"])
+def test_hla_reduce_and_expand_refuse_a_bad_typing_as_the_cli(
+        api: Api, capsys: pytest.CaptureFixture[str], path: str) -> None:
+    typings = ["A*01:01", "A*01:999"]
+    r = api.post(path, {"typings": typings})
+    same_answer(capsys, r, "hla", path.rsplit("/", 1)[1], *typings, "--format", "json")
+    assert r.status_code == 422
+    assert r.json()["value"] == "A*01:999" and "3.58.0" in r.json()["error"]
+
+
 def test_rank_under_named_and_centre_rule_sets(api: Api,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     case = EXAMPLES / "my-case.yaml"

@@ -102,6 +102,11 @@ class HlaCheckRequest(_Body):
         examples=[["A*01:01", "A*02:XX", "DR15", "A*01:99999"]])
 
 
+class HlaReduceRequest(HlaCheckRequest):
+    to: Literal["2field", "g", "p", "lgx", "serology"] = Field(
+        default="lgx", description="The target, as `everydonor hla reduce --to` takes it.")
+
+
 class CaseRequest(_Body):
     case: CaseDocument = Field(examples=[_EXAMPLE_CASE])
 
@@ -299,6 +304,56 @@ def api_hla_check(request: Request, body: HlaCheckRequest) -> JSONResponse:
             if exc.release is None:
                 exc.release = ref.release
             results.append({"input": item, "valid": False, "error": exc.to_dict()})
+    return _json({"release": ref.release, "results": results,
+                  "provenance": _provenance(ref)})
+
+
+def _each_or_refuse(request: Request, typings: list[str],
+                    fn: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """As ``hla reduce|expand``: every typing answered, or the first bad one refused (422,
+    naming the value and the release), like the command line's exit status 2."""
+    ref = services(request).reference
+    results = []
+    for item in typings:
+        try:
+            results.append(fn(item))
+        except EverydonorError as exc:
+            if exc.value is None:
+                exc.value = item
+            if exc.release is None:
+                exc.release = ref.release
+            raise
+    return results
+
+
+@router.post("/hla/reduce", name="api_hla_reduce",
+             responses={**_answer("`everydonor hla reduce --to TO --format json`: one result "
+                                  "per typing (a GL string reduced token by token).",
+                                  "release", "to", "results", "provenance"), **_post_errors()})
+@permission("compute")
+def api_hla_reduce(request: Request, body: HlaReduceRequest) -> JSONResponse:
+    from everydonor.hla.check import reduce_typing
+    from everydonor.hla.reference import Resolution
+
+    ref = services(request).reference
+    to = Resolution(body.to)
+    results = _each_or_refuse(request, body.typings,
+                              lambda t: reduce_typing(t, ref.reducer, to))
+    return _json({"release": ref.release, "to": body.to, "results": results,
+                  "provenance": _provenance(ref)})
+
+
+@router.post("/hla/expand", name="api_hla_expand",
+             responses={**_answer("`everydonor hla expand --format json`: every allele of the "
+                                  "release each typing stands for.",
+                                  "release", "results", "provenance"), **_post_errors()})
+@permission("compute")
+def api_hla_expand(request: Request, body: HlaCheckRequest) -> JSONResponse:
+    from everydonor.hla.check import expand_typing
+
+    ref = services(request).reference
+    results = _each_or_refuse(request, body.typings,
+                              lambda t: expand_typing(t, ref.ref, ref.macs))
     return _json({"release": ref.release, "results": results,
                   "provenance": _provenance(ref)})
 
