@@ -22,15 +22,25 @@ OPTIONS = {"templates/**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "fals
 KEYWORDS = {"_": None, "N_": None, "gettext": None}
 
 
+#: The report's templates (``data/report``): the web app renders the donor-selection report in
+#: the UI language, so their labels are in the same catalogue.
+REPORT = WEB.parents[1] / "data" / "report"
+SOURCES = [(WEB, METHODS, OPTIONS),
+           (REPORT, [("**.j2", "jinja2")],
+            {"**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}})]
+
+
 def extract() -> dict[str, list[str]]:
-    """msgid → where it occurs (file:line)."""
+    """msgid → where it occurs (file:line, relative to the web package or the report folder)."""
     found: dict[str, list[str]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(WEB), METHODS, OPTIONS, keywords=KEYWORDS):
-        if isinstance(message, tuple):
-            message = message[0]
-        if message:
-            found.setdefault(message, []).append(f"{filename}:{lineno}")
+    for folder, methods, options in SOURCES:
+        prefix = "" if folder == WEB else "report:"
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+                str(folder), methods, options, keywords=KEYWORDS):
+            if isinstance(message, tuple):
+                message = message[0]
+            if message:
+                found.setdefault(message, []).append(f"{prefix}{filename}:{lineno}")
     return found
 
 

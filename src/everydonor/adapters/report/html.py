@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -98,8 +99,9 @@ def swatch(letter: str) -> str:
 
 
 def _ranking_context(doc: dict[str, Any], family: dict[str, Any],
-                     people: list[dict[str, Any]]) -> tuple[jinja2.Environment, dict[str, Any]]:
-    env = _environment()
+                     people: list[dict[str, Any]], language: Language | None = None
+                     ) -> tuple[jinja2.Environment, dict[str, Any]]:
+    env = _environment(language)
     env.filters["cites"] = citation_linker(doc.get("references"))
     env.filters["cite_label"] = citation_labeller(doc.get("references"))
     ranks = {d["id"]: f"#{d['rank']}" for d in doc["ranking"]}
@@ -120,12 +122,14 @@ def _ranking_context(doc: dict[str, Any], family: dict[str, Any],
     return env, {"doc": doc, "version": __version__, "fmt": _fmt, "pedigree": pedigree,
                  "haplotype_legend": legend, "font_url": FONT_FILE.as_uri(),
                  "family_warnings": family.get("warnings", []), "footer": footer,
-                 "disputed": disputed, "swatch": swatch}
+                 "disputed": disputed, "swatch": swatch,
+                 "lang": language.code if language else "en"}
 
 
 def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
                         people: list[dict[str, Any]],
-                        manifest: Mapping[str, Any] | None = None) -> str:
+                        manifest: Mapping[str, Any] | None = None,
+                        language: Language | None = None) -> str:
     """``people``: the patient (relationship None) and every relative: id, relationship, sex,
     age, label, untyped.
 
@@ -133,24 +137,43 @@ def render_ranking_html(doc: dict[str, Any], family: dict[str, Any],
     ``{"snapshot": {id, sha256, intact, created_at, created_by}, "patient_version": int,
     "signatures": [Accounts.signatures() documents, optionally with role_label and
     signed_at_utc]}``; a superseded or broken signature is announced at the top."""
-    env, context = _ranking_context(doc, family, people)
+    env, context = _ranking_context(doc, family, people, language)
     return env.get_template("report.html.j2").render(**context, manifest=manifest)
 
 
 def render_ranking_body(doc: dict[str, Any], family: dict[str, Any],
-                        people: list[dict[str, Any]]) -> Markup:
+                        people: list[dict[str, Any]], language: Language | None = None
+                        ) -> Markup:
     """The report's content (notice, provenance, ranking, exclusions, pedigree, reasons and
     flags, criteria, references) without the page around it: the web app shows exactly this.
     Built by the report's autoescaping template, so it is safe to embed."""
-    env, context = _ranking_context(doc, family, people)
+    env, context = _ranking_context(doc, family, people, language)
     return Markup(env.get_template("report_body.html.j2").render(**context))
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+@dataclass(frozen=True)
+class Language:
+    """The language a report is written in: its code (``en``, ``zh``) and a gettext
+    translations object (``gettext``/``ngettext``; Babel's or the standard library's) for the
+    report's own labels. Clinical text from the core (reasons, criteria, citations) is quoted
+    as the rule set states it, in English, and the report says so in any other language."""
+
+    code: str
+    translations: Any
+
+
+def _environment(language: Language | None = None) -> jinja2.Environment:
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(report_asset())),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
+        extensions=["jinja2.ext.i18n"],
     )
+    if language is None:
+        env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    else:
+        env.install_gettext_translations(language.translations,  # type: ignore[attr-defined]
+                                         newstyle=True)
+    return env
 
 
 def render_plan_html(doc: dict[str, Any], provenance: dict[str, Any],

@@ -38,7 +38,8 @@ from everydonor.adapters.registry.accounts import (
 )
 from everydonor.adapters.registry.codec import decode
 from everydonor.adapters.registry.models import Patient, Signature, Snapshot
-from everydonor.adapters.web.http import NotFound, actor, render, services, session
+from everydonor.adapters.web import i18n
+from everydonor.adapters.web.http import NotFound, actor, lang, render, services, session
 from everydonor.adapters.web.policy import permission
 from everydonor.adapters.web.services import WebServices
 from everydonor.errors import InputError
@@ -77,9 +78,20 @@ _BODIES: OrderedDict[tuple[str, ...], Markup] = OrderedDict()
 _BODIES_LOCK = threading.Lock()
 
 
-def report_body(key: tuple[str, ...], doc: dict[str, Any], family: dict[str, Any]) -> Markup:
+def report_language(language: str) -> Any:
+    """The report's :class:`Language` for the UI language (its labels from the app's
+    catalogue)."""
+    from everydonor.adapters.report.html import Language
+
+    return Language(language, i18n.translations(language))
+
+
+def report_body(key: tuple[str, ...], doc: dict[str, Any], family: dict[str, Any],
+                language: str = i18n.DEFAULT_LANGUAGE) -> Markup:
     """The report's content for the web page (``render_ranking_body``), cached under ``key``
-    (the data digest, rule set and release, or a snapshot's SHA-256): a pure function of it."""
+    (the data digest, rule set and release, or a snapshot's SHA-256) and the language: a pure
+    function of them."""
+    key = (*key, language)
     with _BODIES_LOCK:
         hit = _BODIES.get(key)
         if hit is not None:
@@ -87,7 +99,8 @@ def report_body(key: tuple[str, ...], doc: dict[str, Any], family: dict[str, Any
             return hit
     from everydonor.adapters.report.html import render_ranking_body
 
-    body = render_ranking_body(doc, family, family.get("people") or [])
+    body = render_ranking_body(doc, family, family.get("people") or [],
+                               report_language(language))
     with _BODIES_LOCK:
         _BODIES[key] = body
         while len(_BODIES) > 256:
@@ -239,7 +252,7 @@ def ranking_page(request: Request, upn: str,
     rule_set = _rule_set(rules)
     ranked = svc.ranked(upn, rules)
     key = (ranked.data_sha256, f"{rule_set.name}@{rule_set.version}", svc.reference.release)
-    body = report_body(key, ranked.document, ranked.family)
+    body = report_body(key, ranked.document, ranked.family, lang(request))
     kept = recent_rankings(svc, upn, ranked.data_sha256)
     return render(request, "ranking.html.j2", title="Donor ranking", upn=upn, rules=rules,
                   choices=rule_set_choices(), doc=ranked.document, body=body, kept=kept,
@@ -272,7 +285,7 @@ def _snapshot_page(request: Request, kept: Kept, *, status_code: int = 200,
     body = None
     if kept.kind == "ranking" and kept.family is not None:
         body = report_body(("snapshot", kept.sha256, kept.actual_sha256), kept.answer,
-                           kept.family)
+                           kept.family, lang(request))
     superseded = [s for s in signatures if s["state"] == "superseded"]
     broken = [s for s in signatures if s["state"] == "broken"]
     pretty = None if body is not None else json.dumps(kept.answer, indent=2,
@@ -363,7 +376,8 @@ def snapshot_report(request: Request, snapshot_id: str) -> Response:
                              "created_by": kept.created_by},
                 "patient_version": version, "signatures": signatures_of(svc, kept)}
     pdf = html_to_pdf(render_ranking_html(kept.answer, kept.family,
-                                          kept.family.get("people") or [], manifest))
+                                          kept.family.get("people") or [], manifest,
+                                          report_language(lang(request))))
     name = f"everydonor-{_filename_part(kept.upn)}-{kept.id[:8]}.pdf"
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
