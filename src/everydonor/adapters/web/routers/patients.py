@@ -82,7 +82,7 @@ def _text(value: Any) -> str:
 
 def _blank_values() -> dict[str, str]:
     keys = ["upn", "centre", "person_id", "relationship", "through", "sex", "age", "weight_kg",
-            "abo", "cmv_igg", "diagnosis", "disease_status", "disease_risk",
+            "height_cm", "abo", "cmv_igg", "diagnosis", "disease_status", "disease_risk",
             "medically_eligible", "desensitization_plan", "hla_gl", "ab_test_date",
             "ab_method", "ab_results", "reason", "version"]
     values = dict.fromkeys(keys, "")
@@ -105,8 +105,8 @@ def _values_of(person: Mapping[str, Any]) -> dict[str, str]:
     """A person of a case document as form values."""
     v = _blank_values()
     v["person_id"] = _text(person.get("id"))
-    for key in ("relationship", "through", "sex", "age", "weight_kg", "abo", "cmv_igg",
-                "diagnosis", "disease_status", "disease_risk", "medically_eligible"):
+    for key in ("relationship", "through", "sex", "age", "weight_kg", "height_cm", "abo",
+                "cmv_igg", "diagnosis", "disease_status", "disease_risk", "medically_eligible"):
         v[key] = _text(person.get(key))
     v["desensitization_plan"] = _text(person.get("desensitization_plan")
                                       or person.get("desensitisation_plan"))
@@ -281,6 +281,9 @@ def apply_person(person: dict[str, Any], values: dict[str, str], *, is_patient: 
             _put(person, "age", _number(values, "age", (0, 120), "age (years)", errors))
         _put(person, "weight_kg", _number(values, "weight_kg", (0.5, 400), "weight (kg)",
                                           errors))
+        # the body-surface area of the treatment plan's doses needs it (case format: 30-250)
+        _put(person, "height_cm", _number(values, "height_cm", (30, 250), "height (cm)",
+                                          errors))
         _put(person, "abo", _choice(values, "abo", ABO, "ABO", errors))
         _put(person, "cmv_igg", _choice(values, "cmv_igg",
                                         tuple(c.value for c in CmvSerostatus), "CMV IgG",
@@ -400,7 +403,8 @@ def field_labels() -> dict[str, str]:
     """What the error summary calls each form field."""
     labels = {"upn": "UPN", "centre": "Centre", "person_id": "Person id",
               "relationship": "Relationship", "through": "Through", "sex": "Sex",
-              "age": "Age", "weight_kg": "Weight", "abo": "ABO / Rh", "cmv_igg": "CMV IgG",
+              "age": "Age", "weight_kg": "Weight", "height_cm": "Height", "abo": "ABO / Rh",
+              "cmv_igg": "CMV IgG",
               "diagnosis": "Diagnosis", "disease_status": "Disease status",
               "disease_risk": "Disease risk", "medically_eligible": "Medically eligible",
               "desensitization_plan": "Desensitisation plan", "hla_gl": "GL string",
