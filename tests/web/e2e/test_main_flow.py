@@ -376,8 +376,17 @@ def test_patient_and_ranking_pages_in_chinese(live: LiveServer, page: Pages) -> 
     # the switch now offers English back; the clinical values are not translated
     assert p.get_by_role("link", name="English").is_visible()
     assert "DRB1*15:01" in p.locator("table.persons").inner_text()
+    # page labels, the role in the header and the pedigree legend's sides in Chinese
+    assert p.locator("h1").inner_text().startswith("患者 E2E-001")
+    assert "医师" in p.locator("header .role").inner_text()
+    legend = p.locator(".haplotype-legend").inner_text()
+    assert "父系" in legend and "母系" in legend, legend
+    assert "临床使用前" in p.locator("footer").inner_text()
     page.shot("patient-zh")
     p.goto(f"{live.base}/patients/{UPN}/ranking?rules=beijing")
     assert p.locator("html").get_attribute("lang") == "zh-Hans"
+    assert p.locator("h1").inner_text() == f"供者排序 — {UPN}"
     assert "beijing@" in p.locator(".ranking-provenance").inner_text()
+    # the report body's labels in Chinese; its notice says the clinical text stays English
+    assert "供移植治疗团队参考的决策支持" in p.locator(".report-view").inner_text()
     page.shot("ranking-zh")
