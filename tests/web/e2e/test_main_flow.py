@@ -334,6 +334,8 @@ def test_day0_follow_up_grade_and_treatment_plan(live: LiveServer, page: Pages) 
     plan.locator("select[name=regimen]").select_option("beijing-mac-malignancy")
     plan.locator("input[name=day0]").fill(day0.isoformat())
     plan.locator("select[name=donor]").select_option("B1")
+    donor = plan.locator("select[name=donor] option:checked").inner_text()
+    assert donor == "B1 · brother · 26 y · 75 kg", donor
     plan.get_by_role("button", name="Show the plan").click()
     p.wait_for_url(re.compile(rf".*/patients/{UPN}/plan\?.*day0={day0.isoformat()}.*"))
     calendar = p.locator("table.plan-calendar")
