@@ -55,6 +55,10 @@ SAMPLES: dict[str, dict[str, str]] = {
     "person_id": {CENTRE_A: "F", CENTRE_B: "H"},
     "kind": {CENTRE_A: "engraftment", CENTRE_B: "engraftment"},
     "code": {CENTRE_A: "zh", CENTRE_B: "zh"},
+    # an account of each centre (/admin/users/{username}); a system administrator's account
+    # has no centre and answers 404 to everyone but a system administrator (test_admin.py)
+    "username": {CENTRE_A: user_name("data_entry", CENTRE_A),
+                 CENTRE_B: user_name("data_entry", CENTRE_B)},
 }
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
@@ -253,11 +257,12 @@ def test_other_path_parameters_are_nested_under_a_patient(menv: WebEnv) -> None:
 
 def test_scoped_samples_really_are_of_each_centre(menv: WebEnv,
                                                   samples: dict[str, dict[str, str]]) -> None:
-    from everydonor.adapters.web.scoping import snapshot_centre
+    from everydonor.adapters.web.scoping import account_centre, snapshot_centre
 
     for centre in (CENTRE_A, CENTRE_B):
         assert menv.registry.patient_centre(samples["upn"][centre]) == centre
         assert snapshot_centre(menv.registry, samples["snapshot_id"][centre]) == centre
+        assert account_centre(menv.registry, samples["username"][centre]) == centre
 
 
 @pytest.mark.parametrize(("role", "centre"), USERS,

@@ -122,6 +122,10 @@ class Account:
     needs_totp: bool
     has_totp: bool
     last_login_at: dt.datetime | None = None
+    #: Sign-in state for the access review (SR-22): failures in a row, lock-out, password age.
+    failed_logins: int = 0
+    locked_until: dt.datetime | None = None
+    password_changed_at: dt.datetime | None = None
 
     def document(self) -> dict[str, Any]:
         return {"username": self.username, "display_name": self.display_name,
@@ -134,7 +138,10 @@ def _account(user: UserAccount, cred: UserCredential | None) -> Account:
     return Account(user.id, user.username, user.display_name, user.role, user.centre_code,
                    user.disabled, user.role in TOTP_ROLES,
                    cred is not None and cred.totp_secret is not None,
-                   cred.last_login_at if cred else None)
+                   cred.last_login_at if cred else None,
+                   cred.failed_logins if cred else 0,
+                   cred.locked_until if cred else None,
+                   cred.password_changed_at if cred else None)
 
 
 @dataclass(frozen=True, slots=True)

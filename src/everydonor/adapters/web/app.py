@@ -143,8 +143,10 @@ async def authorize(request: Request) -> None:
 def _centre_of(svc: WebServices, name: str, value: str) -> str | None:
     if name == "upn":
         return svc.registry.patient_centre(value)
-    from everydonor.adapters.web.scoping import snapshot_centre
+    from everydonor.adapters.web.scoping import account_centre, snapshot_centre
 
+    if name == "username":  # a system administrator's account: only system administrators
+        return account_centre(svc.registry, value)
     return snapshot_centre(svc.registry, value)
 
 

@@ -5,8 +5,9 @@ start with a route that states none, and the role × route × centre matrix test
 from the app's route table, so a new route cannot escape the policy.
 
 Centre scoping: a user of one centre sees only that centre's patients; another centre's patient
-(and its snapshots) answers 404, as if it did not exist. Only a system administrator works
-across centres.
+(and its snapshots) answers 404, as if it did not exist; so does another centre's account
+(``/admin/users/{username}``), and a system administrator's account to anyone but a system
+administrator. Only a system administrator works across centres.
 """
 
 from __future__ import annotations
@@ -81,4 +82,4 @@ def allowed(role: str, name: str) -> bool:
 
 
 #: Path parameters that name a centre-scoped object; the app resolves each to its centre.
-SCOPED_PARAMETERS = ("upn", "snapshot_id")
+SCOPED_PARAMETERS = ("upn", "snapshot_id", "username")
