@@ -310,8 +310,10 @@ def test_day0_follow_up_grade_and_treatment_plan(live: LiveServer, page: Pages) 
     form.locator("select[name=lower_gi_stage]").select_option("2")
     preview = p.locator("#preview-agvhd")
     preview.get_by_text("Preview — not stored yet").wait_for()
-    p.wait_for_function("() => document.querySelector('#preview-agvhd').textContent"
-                        ".includes('lower_gi_stage')")
+    # the answer for the stages chosen (not an earlier answer for the date alone)
+    p.wait_for_function("() => { const t = document.querySelector('#preview-agvhd')"
+                        ".textContent; return t.includes('skin_stage = 3')"
+                        " && t.includes('lower_gi_stage = 2'); }")
     shown = preview.inner_text()
     assert re.search(r"grade\s+III\b", shown), shown
     assert "MAGIC-2016" in shown and "Harris" in shown, shown
