@@ -803,44 +803,62 @@ class Registry:
         with self._read() as s:
             patient = self._patient(s, upn, allow_deleted=True)
             _, disease, persons, events = self._case_rows(s, patient, None)
-            centre = s.get(Centre, patient.centre_id)
-            consent = s.execute(select(Consent).where(Consent.patient_id == patient.id)
-                                ).scalar_one_or_none()
-            hcts = list(s.execute(select(Hct).where(Hct.patient_id == patient.id,
-                                                    Hct.deleted.is_(False))
-                                  .order_by(Hct.hct_number)).scalars())
-            snaps = list(s.execute(select(Snapshot).where(Snapshot.patient_id == patient.id)
-                                   .order_by(Snapshot.created_at, Snapshot.id)).scalars())
-            by_id = {pr.values["id"]: pr.values["case_person_id"] for pr in persons}
-            return {
-                "upn": patient.upn, "pseudonym": patient.pseudonym,
-                "centre": centre.code if centre else None, "case_id": patient.case_id,
-                "as_of": patient.as_of.isoformat(), "version": patient.version,
-                "deleted": patient.deleted, "changed_at": patient.changed_at.isoformat(),
-                "changed_by": patient.changed_by, "change_reason": patient.change_reason,
-                "disease": None if disease is None else {
-                    k: disease[k] for k in ("diagnosis", "disease_status", "disease_risk")},
-                "consent": None if consent is None else {
-                    "research": consent.research,
-                    "international_transfer": consent.international_transfer,
-                    "date": consent.consent_date.isoformat() if consent.consent_date else None,
-                    "scope": consent.scope},
-                "persons": [_person_summary(pr) for pr in
-                            sorted(persons, key=lambda pr: pr.values["position"])],
-                "hct": [{"number": h.hct_number, "day0": h.day0.isoformat(),
-                         "type": h.hct_type, "donor": by_id.get(h.donor_person_id or ""),
-                         "graft": h.graft} for h in hcts],
-                "follow_up": [{"id": e["id"], "event_type": e["event_type"],
-                               "date": e["event_date"].isoformat() if e["event_date"] else None,
-                               "source": e["source"], "payload": decode(e["payload"])}
-                              for e in sorted(events, key=lambda e: (e["source"],
-                                                                     e["position"]))],
-                "snapshots": [{"id": x.id, "kind": x.kind, "rule_set": x.rule_set,
-                               "rule_set_version": x.rule_set_version,
-                               "software_version": x.software_version, "release": x.release,
-                               "sha256": x.sha256, "created_at": x.created_at.isoformat(),
-                               "created_by": x.created_by} for x in snaps],
-            }
+            return self._shown(s, patient, disease, persons, events)
+
+    def patient_view(self, upn: str) -> tuple[dict[str, Any], tuple[dict[str, Any], str, int]]:
+        """:meth:`show` and :meth:`clinical_case` of a live patient from one read of its rows,
+        in one transaction (the web app's patient page)."""
+        with self._read() as s:
+            patient = self._patient(s, upn)
+            p, disease, persons, events = self._case_rows(s, patient, None)
+            document = case_document(p, disease, persons, events)
+            shown = self._shown(s, patient, disease, persons, events)
+            return shown, (document, _inputs_digest(document), patient.version)
+
+    def _shown(self, s: Session, patient: Patient, disease: Any, persons: Any,
+               events: Any) -> dict[str, Any]:
+        centre = s.get(Centre, patient.centre_id)
+        consent = s.execute(select(Consent).where(Consent.patient_id == patient.id)
+                            ).scalar_one_or_none()
+        hcts = list(s.execute(select(Hct).where(Hct.patient_id == patient.id,
+                                                Hct.deleted.is_(False))
+                              .order_by(Hct.hct_number)).scalars())
+        snaps = s.execute(select(Snapshot.id, Snapshot.kind, Snapshot.rule_set,
+                                 Snapshot.rule_set_version, Snapshot.software_version,
+                                 Snapshot.release, Snapshot.sha256, Snapshot.created_at,
+                                 Snapshot.created_by)  # not the answers: they are large
+                          .where(Snapshot.patient_id == patient.id)
+                          .order_by(Snapshot.created_at, Snapshot.id)).all()
+        by_id = {pr.values["id"]: pr.values["case_person_id"] for pr in persons}
+        return {
+            "upn": patient.upn, "pseudonym": patient.pseudonym,
+            "centre": centre.code if centre else None, "case_id": patient.case_id,
+            "as_of": patient.as_of.isoformat(), "version": patient.version,
+            "deleted": patient.deleted, "changed_at": patient.changed_at.isoformat(),
+            "changed_by": patient.changed_by, "change_reason": patient.change_reason,
+            "disease": None if disease is None else {
+                k: disease[k] for k in ("diagnosis", "disease_status", "disease_risk")},
+            "consent": None if consent is None else {
+                "research": consent.research,
+                "international_transfer": consent.international_transfer,
+                "date": consent.consent_date.isoformat() if consent.consent_date else None,
+                "scope": consent.scope},
+            "persons": [_person_summary(pr) for pr in
+                        sorted(persons, key=lambda pr: pr.values["position"])],
+            "hct": [{"number": h.hct_number, "day0": h.day0.isoformat(),
+                     "type": h.hct_type, "donor": by_id.get(h.donor_person_id or ""),
+                     "graft": h.graft} for h in hcts],
+            "follow_up": [{"id": e["id"], "event_type": e["event_type"],
+                           "date": e["event_date"].isoformat() if e["event_date"] else None,
+                           "source": e["source"], "payload": decode(e["payload"])}
+                          for e in sorted(events, key=lambda e: (e["source"],
+                                                                 e["position"]))],
+            "snapshots": [{"id": x.id, "kind": x.kind, "rule_set": x.rule_set,
+                           "rule_set_version": x.rule_set_version,
+                           "software_version": x.software_version, "release": x.release,
+                           "sha256": x.sha256, "created_at": x.created_at.isoformat(),
+                           "created_by": x.created_by} for x in snaps],
+        }
 
     def snapshot(self, snapshot_id: str) -> dict[str, Any]:
         """A stored answer, its digest checked."""

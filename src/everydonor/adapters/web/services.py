@@ -142,14 +142,17 @@ class WebServices:
 
     # -- clinical computations on stored patients ----------------------------------------------
 
-    def ranked(self, upn: str, rules_name: str) -> Ranked:
-        """The ranking of the stored patient under a rule set (the core's rank_case)."""
+    def ranked(self, upn: str, rules_name: str,
+               current: tuple[dict[str, Any], str, int] | None = None) -> Ranked:
+        """The ranking of the stored patient under a rule set (the core's rank_case).
+        ``current``: the patient's ``Registry.clinical_case`` when the caller has just read it
+        (the patient page), so it is not read twice in one request."""
         from everydonor.case import parse_case
         from everydonor.selection.catalogue import get_rule_set
         from everydonor.selection.ranking import rank_case
 
         rules = get_rule_set(rules_name)
-        document, data_sha, version = self.registry.clinical_case(upn)
+        document, data_sha, version = current or self.registry.clinical_case(upn)
         key = (data_sha, f"{rules.name}@{rules.version}", self.reference.release)
         with self._ranked_lock:
             hit = self._ranked.get(key)

@@ -491,9 +491,9 @@ def _create(request: Request, values: dict[str, str]) -> Response:
 @permission("patient.read")
 def patient_page(request: Request, upn: str) -> Response:
     svc = services(request)
-    shown = svc.registry.show(upn)
-    document, data_sha, version = svc.registry.clinical_case(upn)
-    pedigree, legend, ranks, pedigree_error, rules = _pedigree(request, upn, document)
+    shown, current = svc.registry.patient_view(upn)
+    document, data_sha, version = current
+    pedigree, legend, ranks, pedigree_error, rules = _pedigree(request, upn, current)
     persons = _persons(document, shown)
     return render(request, "patient.html.j2", title=f"Patient {upn}", upn=upn, shown=shown,
                   document=document, persons=persons, pedigree=pedigree, legend=legend,
@@ -502,7 +502,7 @@ def patient_page(request: Request, upn: str) -> Response:
                   patient=document["patient"])
 
 
-def _pedigree(request: Request, upn: str, document: Mapping[str, Any]
+def _pedigree(request: Request, upn: str, current: tuple[dict[str, Any], str, int]
               ) -> tuple[Markup | None, list[Any], dict[str, str], str | None, str | None]:
     """The pedigree SVG (the report's drawing: presentation attributes only, no ``style=``,
     so the strict CSP lets it render inline), its haplotype legend, and the rank badges."""
@@ -514,7 +514,7 @@ def _pedigree(request: Request, upn: str, document: Mapping[str, Any]
     error = None
     rules = None
     try:
-        ranked = svc.ranked(upn, PEDIGREE_RULES)
+        ranked = svc.ranked(upn, PEDIGREE_RULES, current)
         family, people = ranked.family, ranked.family["people"]
         ranks = {d["id"]: f"#{d['rank']}" for d in ranked.document.get("ranking", [])}
         ranks.update({x["id"]: "✗" for x in ranked.document.get("excluded", [])})
@@ -522,7 +522,7 @@ def _pedigree(request: Request, upn: str, document: Mapping[str, Any]
     except EverydonorError as exc:
         error = str(exc)
         try:
-            people = pedigree_people(parse_case(document, today=svc.now().date()))
+            people = pedigree_people(parse_case(current[0], today=svc.now().date()))
         except EverydonorError:
             return None, [], {}, error, None
         family, ranks = {}, {}
