@@ -89,9 +89,20 @@ def _where(centre: str | None, username: str, f: AuditFilter) -> list[ColumnElem
 
 
 def entry(e: AuditLog) -> dict[str, Any]:
-    return {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action,
+    return {"seq": e.seq, "at": e.at, "time": utc_seconds(e.at), "actor": e.actor, "action": e.action,
             "object_type": e.object_type, "object_id": e.object_id, "reason": e.reason,
             "payload": payload_text(e.payload), "request_id": e.request_id, "hash": e.hash}
+
+
+def utc_seconds(at: str) -> str:
+    """A stored UTC time (ISO 8601) to the second, as the trail shows it."""
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except ValueError:
+        return at
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def payload_text(payload: Any) -> str:

@@ -63,6 +63,10 @@ INACTIVE_DAYS = 90
 #: Generated passwords: 4 groups of 5 from 31 unambiguous characters (about 99 bits).
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _FIELDS = ("username", "display_name", "role", "centre", "password", "reason")
+#: What the error summary calls each field.
+LABELS = {"username": N_("Username"), "display_name": N_("Printed name (signatures)"),
+          "role": N_("Role"), "centre": N_("Centre"), "password": N_("Password"),
+          "reason": N_("Reason")}
 #: The form each account action posts, and what its audit entry is called.
 ACTIONS = ("role", "disable", "enable", "password", "totp", "unlock")
 
@@ -139,7 +143,7 @@ def _new_form(request: Request, values: dict[str, str], errors: dict[str, str] |
     return render(request, "user_new.html.j2", status_code=status_code, title="New account",
                   values=values, errors=errors or {}, role_options=_role_options(me),
                   centres=_known_centres(request) if me.centre is None else [],
-                  totp_roles=sorted(TOTP_ROLES), min_password=MIN_PASSWORD)
+                  totp_roles=sorted(TOTP_ROLES), min_password=MIN_PASSWORD, labels=LABELS)
 
 
 @router.get("/admin/users/new", name="user_new")
@@ -199,6 +203,14 @@ _ERROR_FIELDS = {"username": "username", "display_name": "display_name", "--role
                  "--centre": "centre", "password": "password"}
 
 
+def _exists(svc: Any, username: str) -> bool:
+    try:
+        svc.accounts.get(username)
+    except InputError:
+        return False
+    return True
+
+
 def _create(request: Request, values: dict[str, str]) -> Response:
     svc = services(request)
     me = _me(request)
@@ -207,6 +219,9 @@ def _create(request: Request, values: dict[str, str]) -> Response:
     display_name = " ".join(values["display_name"].split())
     if not username:
         errors["username"] = N_("give the username the person signs in with")
+    elif _exists(svc, username):  # SR-01 (Accounts.create refuses it too)
+        errors["username"] = N_("this username exists (perhaps disabled): usernames are never "
+                                "reused; choose another")
     if not display_name:
         errors["display_name"] = N_("give the printed name (it appears on signatures)")
     elif len(display_name) > _TEXT_MAX:
@@ -429,7 +444,8 @@ def change_sets(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for (at, by, reason), rows in groups.items():
         rows.sort(key=lambda v: (v["table"] != "patient", v["table"], v["label"] or ""))
-        out.append({"at": at, "by": by, "reason": reason, "rows": rows,
+        out.append({"at": at, "time": auditing.utc_seconds(at), "by": by, "reason": reason,
+                    "rows": rows,
                     "deletes": sum(1 for r in rows if r["operation"] == "delete"),
                     "inserts": sum(1 for r in rows if r["operation"] == "insert"),
                     "updates": sum(1 for r in rows if r["operation"] == "update")})
