@@ -89,9 +89,11 @@ def test_patient_page_shows_facts_pedigree_and_persons(web: WebEnv) -> None:
     assert "A*02:01+A*11:01" in text  # the patient's A locus as a GL string
     assert "A*24:02" in text and "15,000" in text  # the antibody screen
     for link in ("/patients/A-002/ranking?rules=beijing", "/patients/A-002/plan",
-                 "/patients/A-002/followup", "/patients/A-002/history",
+                 "/patients/A-002/followup",
                  "/patients/A-002/persons/new", "/patients/A-002/persons/F"):
         assert f'href="{link}"' in text
+    # the row history is the audit trail's: not linked for a physician (no audit.read)
+    assert 'href="/patients/A-002/history"' not in text
     assert "IPD-IMGT/HLA 3.58.0" in text and "beijing@" in text
 
 

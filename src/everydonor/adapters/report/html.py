@@ -12,6 +12,7 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
+from markupsafe import escape as escape_markup
 
 from everydonor import __version__
 from everydonor.adapters.report.pedigree import COLOURS, UNKNOWN, render_pedigree_svg
@@ -162,17 +163,36 @@ class Language:
     translations: Any
 
 
+def install_translations(env: jinja2.Environment, translations: Any | None) -> None:
+    """``_()`` / ``gettext`` / ``ngettext`` in ``env`` (newstyle: ``_("… %(n)s", n=x)``) whose
+    result is ESCAPED before it is marked safe. Jinja's own newstyle gettext marks the
+    translated text safe as it is, so ``{{ _(value) }}`` of a text that is not a literal (an
+    error message quoting what a user typed, say) would be rendered as HTML. Here the message is
+    escaped first and the ``%(name)s`` arguments as always, so ``_()`` is safe on anything.
+    Non-literal texts use the ``t`` filter (below), which does not %-format them either."""
+    def gettext(message: str) -> Markup:
+        text = translations.gettext(message) if translations is not None else message
+        return escape_markup(text)
+
+    def ngettext(singular: str, plural: str, n: int) -> Markup:
+        text = (translations.ngettext(singular, plural, n) if translations is not None
+                else singular if n == 1 else plural)
+        return escape_markup(text)
+
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # ``{{ value | t }}``: the translation of a text that is not a literal (a title, an error,
+    # a stored state), escaped and never %-formatted (a "10%" in it is just text); ``_()`` is
+    # for literals, with Jinja's ``%(name)s`` / ``%%`` formatting.
+    env.filters["t"] = lambda value: gettext(str(value))
+
+
 def _environment(language: Language | None = None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(report_asset())),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         extensions=["jinja2.ext.i18n"],
     )
-    if language is None:
-        env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    else:
-        env.install_gettext_translations(language.translations,  # type: ignore[attr-defined]
-                                         newstyle=True)
+    install_translations(env, language.translations if language else None)
     return env
 
 

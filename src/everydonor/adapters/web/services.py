@@ -21,6 +21,7 @@ from markupsafe import Markup
 from everydonor import __version__
 from everydonor.adapters.registry.accounts import ROLES, Accounts
 from everydonor.adapters.registry.store import Registry
+from everydonor.adapters.report.html import install_translations
 from everydonor.adapters.web import i18n
 from everydonor.adapters.web.settings import WebSettings
 
@@ -131,12 +132,13 @@ class WebServices:
                 undefined=jinja2.StrictUndefined,
                 trim_blocks=True, lstrip_blocks=True,
             )
-            env.install_gettext_translations(i18n.translations(lang),  # type: ignore[attr-defined]
-                                             newstyle=True)
+            # _() escapes what it translates: safe on a non-literal (report.html says why)
+            install_translations(env, i18n.translations(lang))
             env.globals.update(version=__version__, notice=NOTICE, roles=ROLES,
                                languages=i18n.LANGUAGES)
             env.filters["dt"] = _format_time
             env.filters["nl2br"] = _nl2br
+            env.filters["label"] = field_label
             self._envs[lang] = env
         return env
 
@@ -197,6 +199,24 @@ def _format_time(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return str(value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
     return str(value)
+
+
+#: Words of input names written as clinicians write them (``upper_gi_stage`` → "Upper GI
+#: stage", ``anc_by_day_x10e9_per_l`` → "ANC by day ×10⁹/L").
+_LABEL_WORDS = {"gi": "GI", "anc": "ANC", "cmv": "CMV", "hla": "HLA", "mrd": "MRD",
+                "gvhd": "GVHD", "agvhd": "aGVHD", "cgvhd": "cGVHD", "dsa": "DSA", "mfi": "MFI",
+                "abo": "ABO", "wt1": "WT1", "pcr": "PCR", "ldh": "LDH", "kps": "KPS",
+                "ecog": "ECOG", "bmi": "BMI", "hct": "HCT", "ci": "CI", "x10e9": "×10⁹",
+                "igg": "IgG", "iu": "IU", "ml": "mL", "dl": "dL", "kg": "kg", "cm": "cm", "nih": "NIH"}
+
+
+def field_label(name: Any) -> str:
+    """An input's name as a label: words apart, clinical abbreviations in capitals, the first
+    letter capitalised, ``per l`` as ``/L``."""
+    text = str(name or "")
+    words = [_LABEL_WORDS.get(w.lower(), w) for w in text.split("_") if w]
+    out = " ".join(words).replace(" per l", "/L").replace(" per ", "/")
+    return out[:1].upper() + out[1:] if out and out[0].islower() else out
 
 
 def _nl2br(value: Any) -> Markup:
