@@ -12,11 +12,14 @@ and the same command can simply be run again.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import json
 import os
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ from everydonor.adapters.registry.history import (
 from everydonor.adapters.registry.models import (
     AntibodyResult,
     AntibodyTest,
+    AuditHead,
     AuditLog,
     Base,
     CaseSource,
@@ -73,6 +77,8 @@ from everydonor.hla.reduction import Reducer
 DEFAULT_CENTRE = "local"
 BUNDLED_RELEASE = "3.58.0"
 SNAPSHOT_KINDS = ("family", "match", "ranking", "plan")
+#: Patients whose view :meth:`Registry.patient_view` keeps (least recently used dropped).
+VIEW_CACHE = 256
 _BOOKKEEPING = ("version", "changed_at", "changed_by", "change_reason")
 
 
@@ -128,6 +134,11 @@ class Registry:
         #: One id per Registry object (a command run), written into its audit entries.
         self.request_id = new_id()
         self._schema_checked = False
+        #: The patient views read most often (the web app's patient and ranking pages), kept
+        #: under the audit chain's head: every registry write appends to the chain in its own
+        #: transaction, so an unchanged head means unchanged data, whichever process wrote.
+        self._views: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._views_lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -232,11 +243,28 @@ class Registry:
         """The patient's case document without identifying data (no names, no full birth
         dates: nothing to audit as a view of identified data), with its data digest (as
         :meth:`data_digest_in`) and the patient's version — what the web app ranks."""
-        with self._read() as s:
-            patient = self._patient(s, upn)
-            p, disease, persons, events = self._case_rows(s, patient, None)
-            document = case_document(p, disease, persons, events)
-            return document, _inputs_digest(document), patient.version
+        return self.patient_view(upn)[1]
+
+    def _view_of(self, s: Session, upn: str) -> Any:
+        """(shown, (document, digest, version)) of a live patient, from the cache when the
+        audit chain's head has not moved since it was read (a copy: callers may change it)."""
+        head = s.execute(select(AuditHead.seq).where(AuditHead.id == 1)).scalar()
+        with self._views_lock:
+            hit = self._views.get(upn)
+            if hit is not None and head is not None and hit[0] == head:
+                self._views.move_to_end(upn)
+                return copy.deepcopy(hit[1])
+        patient = self._patient(s, upn)
+        p, disease, persons, events = self._case_rows(s, patient, None)
+        document = case_document(p, disease, persons, events)
+        shown = self._shown(s, patient, disease, persons, events)
+        view = (shown, (document, _inputs_digest(document), patient.version))
+        if head is not None:
+            with self._views_lock:
+                self._views[upn] = (head, copy.deepcopy(view))
+                while len(self._views) > VIEW_CACHE:
+                    self._views.popitem(last=False)
+        return view
 
     def data_digest(self, upn: str) -> tuple[str, int]:
         with self._read() as s:
@@ -807,13 +835,11 @@ class Registry:
 
     def patient_view(self, upn: str) -> tuple[dict[str, Any], tuple[dict[str, Any], str, int]]:
         """:meth:`show` and :meth:`clinical_case` of a live patient from one read of its rows,
-        in one transaction (the web app's patient page)."""
+        in one transaction (the web app's patient page); cached under the audit chain's head
+        (one small query when nothing was written since)."""
         with self._read() as s:
-            patient = self._patient(s, upn)
-            p, disease, persons, events = self._case_rows(s, patient, None)
-            document = case_document(p, disease, persons, events)
-            shown = self._shown(s, patient, disease, persons, events)
-            return shown, (document, _inputs_digest(document), patient.version)
+            view: tuple[dict[str, Any], tuple[dict[str, Any], str, int]] = self._view_of(s, upn)
+            return view
 
     def _shown(self, s: Session, patient: Patient, disease: Any, persons: Any,
                events: Any) -> dict[str, Any]:
