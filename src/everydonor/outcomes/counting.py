@@ -137,3 +137,48 @@ def loglog_interval(estimate: FloatArray, se_log: FloatArray,
 def index_at(times: FloatArray, at: FloatArray) -> IntArray:
     """For each time in ``at``, the row of the last distinct time ≤ it (-1 before the first)."""
     return np.searchsorted(times, at, side="right").astype(np.int64) - 1
+
+
+def merge_tables(tables: list[RiskTable], n_causes: int) -> RiskTable:
+    """The risk table of the union of the patients behind ``tables`` (each a
+    :class:`RiskTable` with ``n_causes + 1`` event columns), counts added at each distinct
+    time; the number at risk at t is everyone's count of times ≥ t. Equal, integer for
+    integer, to :func:`risk_table` of the concatenated data (the basis of pooling centres'
+    tables, :mod:`everydonor.outcomes.federated`)."""
+    parts = [t for t in tables if t.time.size]
+    if not parts:
+        return RiskTable(time=np.zeros(0), n_risk=np.zeros(0, dtype=np.int64),
+                         n_event=np.zeros((0, n_causes + 1), dtype=np.int64),
+                         n_censor=np.zeros(0, dtype=np.int64))
+    times = np.unique(np.concatenate([t.time for t in parts]))
+    n_event = np.zeros((times.size, n_causes + 1), dtype=np.int64)
+    n_censor = np.zeros(times.size, dtype=np.int64)
+    for t in parts:
+        if t.n_event.shape[1] != n_causes + 1:
+            raise InputError(f"a table with {t.n_event.shape[1] - 1} causes cannot be merged "
+                             f"into one with {n_causes}", field="causes")
+        rows = np.searchsorted(times, t.time)
+        n_event[rows] += t.n_event
+        n_censor[rows] += t.n_censor
+    counts = n_event[:, 0] + n_censor
+    n_risk = np.cumsum(counts[::-1])[::-1].astype(np.int64)
+    return RiskTable(time=times, n_risk=n_risk, n_event=n_event, n_censor=n_censor)
+
+
+def at_risk(table: RiskTable, times: FloatArray) -> IntArray:
+    """The table's number at risk (count of times ≥ t) at each of ``times``: its ``n_risk``
+    at the first of its own times ≥ t, 0 after its last."""
+    i = np.searchsorted(table.time, times, side="left")
+    padded = np.append(table.n_risk, 0).astype(np.int64)
+    return padded[i]
+
+
+def events_at(table: RiskTable, times: FloatArray, column: int = 0) -> IntArray:
+    """The table's events (column 0 = any cause, k = cause k) at each of ``times`` exactly
+    (0 where the table has no such time)."""
+    i = np.searchsorted(table.time, times, side="left")
+    hit = i < table.time.size
+    hit[hit] = table.time[i[hit]] == times[hit]
+    out = np.zeros(times.size, dtype=np.int64)
+    out[hit] = table.n_event[i[hit], column]
+    return out

@@ -28,6 +28,7 @@ from everydonor.errors import InputError
 from everydonor.outcomes.counting import (
     FloatArray,
     IntArray,
+    RiskTable,
     check_arrays,
     index_at,
     loglog_interval,
@@ -95,10 +96,21 @@ def aalen_johansen(time: npt.ArrayLike, event: npt.ArrayLike, *,
     >>> [round(float(x), 4) for x in r.cif[0]]
     [0.25, 0.25, 0.25, 0.75]
     """
-    method = Variance(variance)
     t, e = check_arrays(time, event)
     k = max(int(e.max()), 1) if n_causes is None else n_causes
-    table = risk_table(t, e, n_causes=k)
+    return aalen_johansen_from_table(risk_table(t, e, n_causes=k), variance=variance,
+                                     conf_level=conf_level)
+
+
+def aalen_johansen_from_table(table: RiskTable, *, variance: Variance | str = Variance.AALEN,
+                              conf_level: float = 0.95) -> CumulativeIncidenceResult:
+    """Aalen-Johansen from a risk table with one event column per cause (after column 0, any
+    cause): the arithmetic of :func:`aalen_johansen`, which calls it, so a pooled table
+    (:func:`everydonor.outcomes.counting.merge_tables`) gives the patient-level answer."""
+    method = Variance(variance)
+    if table.time.size == 0:
+        raise InputError("no observations", field="time")
+    k = table.n_event.shape[1] - 1
     n = table.n_risk.astype(np.float64)
     d = table.n_event[:, 0].astype(np.float64)
     survival: FloatArray = np.cumprod(1.0 - d / n).astype(np.float64)
@@ -127,4 +139,4 @@ def aalen_johansen(time: npt.ArrayLike, event: npt.ArrayLike, *,
     return CumulativeIncidenceResult(
         time=table.time, n_risk=table.n_risk, n_event=table.n_event,
         causes=tuple(range(1, k + 1)), cif=cif, variance=var, se=se, lower=lower, upper=upper,
-        survival=survival, n=int(t.size), variance_method=method, conf_level=conf_level)
+        survival=survival, n=int(table.n_risk[0]), variance_method=method, conf_level=conf_level)

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from everydonor.errors import InputError
 from everydonor.outcomes.counting import (
     FloatArray,
     IntArray,
+    RiskTable,
     check_arrays,
     index_at,
     loglog_interval,
@@ -85,7 +87,16 @@ def kaplan_meier(time: npt.ArrayLike, event: npt.ArrayLike, *,
     [0.75, 0.5, 0.5]
     """
     t, e = check_arrays(time, event)
-    table = risk_table(t, (e > 0).astype(np.int64), n_causes=1)
+    return kaplan_meier_from_table(risk_table(t, (e > 0).astype(np.int64), n_causes=1),
+                                   conf_level=conf_level)
+
+
+def kaplan_meier_from_table(table: RiskTable, *, conf_level: float = 0.95) -> KaplanMeierResult:
+    """Kaplan-Meier from a risk table (``n_event[:, 0]``, events of any cause, are the events):
+    the same arithmetic as :func:`kaplan_meier`, which calls it, so a pooled table
+    (:func:`everydonor.outcomes.counting.merge_tables`) gives the patient-level answer."""
+    if table.time.size == 0:
+        raise InputError("no observations", field="time")
     d = table.n_event[:, 0].astype(np.float64)
     n = table.n_risk.astype(np.float64)
     survival: FloatArray = np.cumprod(1.0 - d / n).astype(np.float64)
@@ -98,5 +109,5 @@ def kaplan_meier(time: npt.ArrayLike, event: npt.ArrayLike, *,
     lower, upper = loglog_interval(survival, se_log, z_value(conf_level))
     return KaplanMeierResult(time=table.time, n_risk=table.n_risk, n_event=table.n_event[:, 0],
                              n_censor=table.n_censor, survival=survival, se=se, se_log=se_log,
-                             lower=lower, upper=upper, n=int(t.size), events=int(d.sum()),
-                             conf_level=conf_level)
+                             lower=lower, upper=upper, n=int(table.n_risk[0]),
+                             events=int(table.n_event[:, 0].sum()), conf_level=conf_level)

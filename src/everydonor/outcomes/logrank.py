@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from everydonor.errors import InputError
-from everydonor.outcomes.counting import FloatArray, check_arrays, chi2_sf, risk_table
+from everydonor.outcomes.counting import (
+    FloatArray,
+    RiskTable,
+    at_risk,
+    check_arrays,
+    chi2_sf,
+    events_at,
+    merge_tables,
+    risk_table,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +52,6 @@ def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike
     if g.shape != t.shape:
         raise InputError("group must have one value per observation", field="group")
     labels, g_index = np.unique(g, return_inverse=True)
-    k = labels.size
     if strata is None:
         s_index = np.zeros(t.size, dtype=np.int64)
     else:
@@ -50,24 +59,42 @@ def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike
         if s.shape != t.shape:
             raise InputError("strata must have one value per observation", field="strata")
         s_index = np.unique(s, return_inverse=True)[1]
+    any_event = (e > 0).astype(np.int64)
+    cells: list[dict[str, RiskTable]] = []
+    for stratum in np.unique(s_index):
+        in_s = s_index == stratum
+        cells.append({str(labels[j]): risk_table(t[in_s & (g_index == j)],
+                                                 any_event[in_s & (g_index == j)], n_causes=1)
+                      for j in np.unique(g_index[in_s])})
+    return logrank_from_tables(cells)
+
+
+def logrank_from_tables(strata: Sequence[Mapping[str, RiskTable]]) -> LogRankResult:
+    """The log-rank test from risk tables: for each stratum (summed in the order given), the
+    table of each group present in it (events of any cause, ``n_event[:, 0]``). The
+    arithmetic of :func:`logrank_test`, which calls it, so pooled tables give the
+    patient-level answer. Groups are sorted by label (as ``numpy.unique``)."""
+    labels = sorted({label for cells in strata for label in cells})
+    if not labels:
+        raise InputError("no observations", field="time")
+    k = len(labels)
     observed = np.zeros(k)
     expected = np.zeros(k)
     variance = np.zeros((k, k))
-    for stratum in np.unique(s_index):
-        in_s = s_index == stratum
-        ts, es, gs = t[in_s], (e[in_s] > 0).astype(np.int64), g_index[in_s]
-        table = risk_table(ts, es, n_causes=1)
-        times = table.time
-        n = table.n_risk.astype(np.float64)
-        d = table.n_event[:, 0].astype(np.float64)
-        n_g = np.empty((k, times.size))
-        d_g = np.empty((k, times.size))
-        for j in range(k):
-            tj = np.sort(ts[gs == j])
-            n_g[j] = tj.size - np.searchsorted(tj, times, side="left")
-            ev = np.sort(ts[(gs == j) & (es > 0)])
-            d_g[j] = (np.searchsorted(ev, times, side="right")
-                      - np.searchsorted(ev, times, side="left"))
+    for cells in strata:
+        tables = [cells[label] for label in labels if label in cells]
+        if not tables:
+            continue
+        stratum = merge_tables([_any_cause(x) for x in tables], n_causes=1)
+        times = stratum.time
+        n = stratum.n_risk.astype(np.float64)
+        d = stratum.n_event[:, 0].astype(np.float64)
+        n_g = np.zeros((k, times.size))
+        d_g = np.zeros((k, times.size))
+        for j, label in enumerate(labels):
+            if label in cells:
+                n_g[j] = at_risk(cells[label], times)
+                d_g[j] = events_at(cells[label], times)
         observed += d_g.sum(axis=1)
         expected += n_g @ (d / n)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -81,6 +108,13 @@ def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike
     else:
         statistic = float(diff @ np.linalg.solve(vv, diff))
         df = int(keep.size)
-    return LogRankResult(groups=tuple(str(x) for x in labels), observed=observed,
+    return LogRankResult(groups=tuple(labels), observed=observed,
                          expected=expected, variance=variance, statistic=statistic, df=df,
                          p=chi2_sf(statistic, df) if df else float("nan"))
+
+
+def _any_cause(table: RiskTable) -> RiskTable:
+    """The table with one event column (any cause)."""
+    return RiskTable(time=table.time, n_risk=table.n_risk,
+                     n_event=np.repeat(table.n_event[:, :1], 2, axis=1),
+                     n_censor=table.n_censor)
