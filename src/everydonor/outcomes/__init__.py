@@ -8,6 +8,8 @@ checked in tests against lifelines, scikit-survival and statsmodels; see ARCHITE
 * :func:`logrank_test` — the k-sample log-rank test, optionally stratified (R ``survdiff``).
 * :func:`aalen_johansen` — cumulative incidence of competing risks on the data as given (no
   jittering of tied times), Aalen or delta-method variance, log-log intervals.
+* :func:`gray_test` — Gray's K-sample test of cumulative incidence per cause, optionally
+  stratified (R ``cmprsk::cuminc``'s ``$Tests``).
 """
 
 from everydonor.outcomes.cumulative_incidence import (
@@ -15,15 +17,18 @@ from everydonor.outcomes.cumulative_incidence import (
     Variance,
     aalen_johansen,
 )
+from everydonor.outcomes.gray import GrayResult, gray_test
 from everydonor.outcomes.kaplan_meier import KaplanMeierResult, kaplan_meier
 from everydonor.outcomes.logrank import LogRankResult, logrank_test
 
 __all__ = [
     "CumulativeIncidenceResult",
+    "GrayResult",
     "KaplanMeierResult",
     "LogRankResult",
     "Variance",
     "aalen_johansen",
+    "gray_test",
     "kaplan_meier",
     "logrank_test",
 ]
