@@ -300,3 +300,7 @@ def register(sub: Any) -> None:
                        "event time)")
         p.add_argument("--format", choices=["json", "text"], default="json")
         p.set_defaults(func=cmd_outcomes)
+
+    from everydonor.adapters.cli import outcomes_federated
+
+    outcomes_federated.register(kinds)
