@@ -40,6 +40,7 @@ from everydonor.outcomes.cumulative_incidence import (
     Variance,
     aalen_johansen_from_table,
 )
+from everydonor.outcomes.gray import GrayResult, gray_test
 from everydonor.outcomes.kaplan_meier import KaplanMeierResult, kaplan_meier_from_table
 from everydonor.outcomes.logrank import LogRankResult, logrank_from_tables
 
@@ -244,3 +245,34 @@ def records(table: RiskTable) -> tuple[FloatArray, IntArray]:
     time = np.repeat(np.repeat(table.time, k + 1), reps)
     event = np.repeat(np.tile(np.append(np.arange(1, k + 1), 0), table.time.size), reps)
     return time.astype(np.float64), event.astype(np.int64)
+
+
+def pooled_gray(centres: Sequence[CentreTables], *, stratify_by_centre: bool = False,
+                rho: float = 0.0) -> tuple[GrayResult, ...]:
+    """Gray's K-sample test of each cause between groups on the pooled tables (stratified by
+    the shared strata, and by centre with ``stratify_by_centre``). Gray's statistic and its
+    variance depend on the data only through each (stratum, group)'s numbers at risk, events
+    per cause and censorings at each time — what the tables hold — so it runs on the
+    (time, event, group, stratum) records the pooled tables stand for (:func:`records`)."""
+    k = _same_causes(centres)
+    cells: dict[tuple[str, str], dict[str, list[RiskTable]]] = {}
+    for c in centres:
+        for cell in c.cells:
+            if cell.group is None:
+                raise InputError(f"centre {c.centre}: the tables are not split by group; Gray's "
+                                 "test compares groups", field="group")
+            key = (c.centre if stratify_by_centre else "", _key(cell.stratum))
+            cells.setdefault(key, {}).setdefault(cell.group, []).append(cell.table)
+    times: list[FloatArray] = []
+    events: list[IntArray] = []
+    groups: list[npt.NDArray[np.str_]] = []
+    strata: list[npt.NDArray[np.str_]] = []
+    for s_number, key in enumerate(sorted(cells)):
+        for g in sorted(cells[key]):
+            t, e = records(merge_tables(cells[key][g], n_causes=k))
+            times.append(t)
+            events.append(e)
+            groups.append(np.full(t.size, g))
+            strata.append(np.full(t.size, f"{s_number:09d}"))  # sorts as ``sorted(cells)``
+    return gray_test(np.concatenate(times), np.concatenate(events), np.concatenate(groups),
+                     None if len(cells) == 1 else np.concatenate(strata), rho=rho)

@@ -34,6 +34,8 @@ from everydonor.errors import InputError
 FORMAT = "everydonor outcomes share"
 SCHEMA_VERSION = 1
 TIME_UNITS = ("days", "weeks", "months", "years")
+GRAY_METHOD = ("Gray's K-sample test (Gray 1988; R cmprsk::cuminc $Tests, rho = 0), per cause, "
+               "stratified by the shared strata, on the records the pooled tables stand for")
 POOL_METHOD = ("pooled from the centres' aggregate risk tables: numbers at risk and events "
                "added time by time, then the patient-level estimator's own arithmetic on the "
                "pooled table (equal to the estimate on the concatenated patients)")
@@ -265,6 +267,7 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
     )
     from everydonor.outcomes.federated import (
         pooled_aalen_johansen,
+        pooled_gray,
         pooled_kaplan_meier,
         pooled_logrank,
     )
@@ -274,9 +277,6 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
                                    ("--cause", args.cause, "cif")):
         if value is not None and estimate != allowed:
             raise InputError(f"{option} applies to --estimate {allowed} only", field=option)
-    if args.stratify_centre and estimate == "cif":
-        raise InputError("--stratify-centre stratifies the log-rank test (km, logrank)",
-                         field="--stratify-centre")
     if args.at is not None and estimate == "logrank":
         raise InputError("--at does not apply to --estimate logrank", field="--at")
     at = parse_at(args.at)
@@ -323,6 +323,14 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
         document["groups"] = groups
         method.update(CIF_METHOD)
         method["variance"] = CIF_METHOD["variance"][variance]  # type: ignore[index]
+        if grouped:
+            document["gray"] = [
+                {"cause": r.cause, "statistic": _num(r.statistic), "df": r.df, "p": _num(r.p)}
+                for r in pooled_gray(centres, stratify_by_centre=args.stratify_centre)
+                if args.cause is None or r.cause == args.cause]
+            document["stratified_by_centre"] = bool(args.stratify_centre)
+            method["test"] = GRAY_METHOD + ("; strata are (centre, stratum)"
+                                            if args.stratify_centre else "")
     if estimate == "logrank" or (estimate == "km" and grouped):
         if not grouped:
             raise InputError("the log-rank test compares groups: the shares were written "
@@ -336,24 +344,43 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
     return document
 
 
-def render_pool_text(document: dict[str, Any]) -> str:
-    from everydonor.adapters.cli.outcomes import render_text
+def _p_text(p: float | None) -> str:
+    return "NA" if p is None else (f"{p:.4f}" if p >= 1e-4 else f"{p:.2e}")
 
-    head = (f"Pooled from {len(document['sources'])} centre(s), {document['n']} patients, "
-            f"endpoint {document['endpoint']!r} ({document['time_unit']}): "
-            + ", ".join(f"{s['centre']} (n {s['n']}, sha256 {s['sha256'][:12]}…)"
-                        for s in document["sources"]))
-    if document["command"] in ("km", "cif"):
-        return head + "\n" + render_text(document)
-    lr = document["logrank"]
-    p = lr["p"]
-    p_text = "NA" if p is None else (f"{p:.4f}" if p >= 1e-4 else f"{p:.2e}")
-    strata = [s for s in (document["strata"], "centre" if document["stratified_by_centre"]
+
+def render_pool_text(document: dict[str, Any]) -> str:
+    from everydonor.adapters.cli.outcomes import _fmt, render_text
+
+    lines = [f"Pooled from {len(document['sources'])} centre(s), {document['n']} patients, "
+             f"endpoint {document['endpoint']!r} ({document['time_unit']}): "
+             + ", ".join(f"{s['centre']} (n {s['n']}, sha256 {s['sha256'][:12]}…)"
+                         for s in document["sources"])]
+    strata = [s for s in (document["strata"], "centre" if document.get("stratified_by_centre")
                           else None) if s]
-    return "\n".join([head, f"log-rank ({document['group']}): chi-square {lr['statistic']:.4f} on "
-                      f"{lr['df']} df, p = {p_text}"
-                      + (f" (stratified by {' and '.join(strata)})" if strata else ""),
-                      f"everydonor {__version__}. {NOTICE}"])
+    stratified = f" (stratified by {' and '.join(strata)})" if strata else ""
+    if document["command"] == "km":
+        return "\n".join(lines) + "\n" + render_text(document)
+    if document["command"] == "cif":
+        lines.append(f"Cumulative incidence (Aalen-Johansen): endpoint {document['endpoint']!r} "
+                     f"({document['variance']} variance, log-log 95% CI)")
+        for g in document["groups"]:
+            name = "all" if g["group"] is None else f"{document['group']} = {g['group']}"
+            lines.append(f"{name}: n {g['n']}")
+            for c in g["causes"]:
+                lines.append(f"  cause {c['cause']} ({c['events']} events)")
+                lines.append(f"    {'time':>10} {'cif':>8} {'se':>8} {'lower':>8} {'upper':>8}")
+                lines += [f"    {r['time']:>10g} {_fmt(r['cif']):>8} {_fmt(r['se']):>8} "
+                          f"{_fmt(r['lower']):>8} {_fmt(r['upper']):>8}" for r in c["at"]]
+        for r in document.get("gray", []):
+            stat = "NA" if r["statistic"] is None else f"{r['statistic']:.4f}"
+            lines.append(f"Gray's test, cause {r['cause']}: chi-square {stat} on {r['df']} df, "
+                         f"p = {_p_text(r['p'])}{stratified}")
+    else:
+        lr = document["logrank"]
+        lines.append(f"log-rank ({document['group']}): chi-square {lr['statistic']:.4f} on "
+                     f"{lr['df']} df, p = {_p_text(lr['p'])}{stratified}")
+    lines.append(f"everydonor {__version__}. {NOTICE}")
+    return "\n".join(lines)
 
 
 def cmd_pool(args: argparse.Namespace) -> int:
@@ -395,6 +422,7 @@ def register(kinds: Any) -> None:
                    help="(cif) variance of the cumulative incidence (default aalen)")
     q.add_argument("--cause", type=int, metavar="K", help="(cif) report this cause only")
     q.add_argument("--stratify-centre", action="store_true", dest="stratify_centre",
-                   help="(km, logrank) stratify the log-rank test by centre as well")
+                   help="stratify the log-rank (km, logrank) or Gray's test (cif) by centre "
+                   "as well")
     q.add_argument("--format", choices=["json", "text"], default="json")
     q.set_defaults(func=cmd_pool)
