@@ -304,3 +304,7 @@ def register(sub: Any) -> None:
     from everydonor.adapters.cli import outcomes_federated
 
     outcomes_federated.register(kinds)
+
+    from everydonor.adapters.cli import outcomes_report
+
+    outcomes_report.register(kinds)
