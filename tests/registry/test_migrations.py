@@ -34,11 +34,11 @@ def test_migrations_match_the_models(db_url: str) -> None:
 
 def test_head_base_head(db_url: str) -> None:
     reg = Registry(db_url)
-    assert migrate.revisions() == ["0001", "0002", "0003"]
-    assert migrate.upgrade(reg.engine) == (None, "0003")
-    assert migrate.downgrade(reg.engine, "base") == ("0003", None)
+    assert migrate.revisions() == ["0001", "0002", "0003", "0004"]
+    assert migrate.upgrade(reg.engine) == (None, "0004")
+    assert migrate.downgrade(reg.engine, "base") == ("0004", None)
     assert set(inspect(reg.engine).get_table_names()) <= {"alembic_version"}
-    assert migrate.upgrade(reg.engine) == (None, "0003")
+    assert migrate.upgrade(reg.engine) == (None, "0004")
     reg.init(actor="tester")
     assert reg.verify_audit()["intact"]
     reg.close()

@@ -201,10 +201,52 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _profile_export_text(doc: Any) -> str:
+    lines = [f"exported {doc['patients']} patient(s) ({doc['profile']}, destination "
+             f"{doc['destination']}) to {doc['path']}"]
+    for name, rows in doc["rows"].items():
+        lines.append(f"  {name:<16} {rows:>7} rows  sha256 {doc['files'][name]}")
+    if doc["excluded_total"]:
+        why = ", ".join(f"{reason}: {n}" for reason, n in doc["excluded"].items())
+        lines.append(f"left out (consent): {doc['excluded_total']} patient(s) ({why})")
+    else:
+        lines.append("left out (consent): none")
+    lines.append(f"manifest sha256 {doc['manifest_sha256']}; audit entry #{doc['audit_seq']}")
+    return "\n".join(lines)
+
+
+def _export_profile(args: argparse.Namespace) -> int:
+    """``registry export --profile …``: a cohort under an export profile (``exports.py``)."""
+    from everydonor.adapters.registry.exports import export, parse_export_cohort
+
+    if args.patient is not None:
+        raise InputError("--profile exports a cohort, not one patient: leave out PATIENT (or "
+                         "choose patients with --cohort)", field="PATIENT", value=args.patient)
+    if not args.output:
+        raise InputError("--profile needs -o PATH (a new directory for the export)",
+                         field="-o")
+    cohort = parse_export_cohort(args.cohort)
+    with _registry(args) as reg:
+        result = export(reg, args.profile, destination=args.destination or "local",
+                        cohort=cohort, output=args.output, actor=args.user,
+                        reason=args.reason or f"{args.profile} export")
+    _emit(result.document(), "json" if args.format == "json" else "text",
+          _profile_export_text)
+    return EXIT_OK
+
+
 @_busy
 def cmd_export(args: argparse.Namespace) -> int:
     from everydonor.adapters.registry.casemap import case_yaml
 
+    if args.profile is not None:
+        return _export_profile(args)
+    if args.patient is None:
+        raise InputError("give PATIENT (one patient's case file) or --profile "
+                         "identified|limited|deidentified (a cohort)", field="PATIENT")
+    if args.destination is not None or args.cohort is not None:
+        raise InputError("--destination and --cohort go with --profile (a cohort export)",
+                         field="--destination" if args.destination else "--cohort")
     with _registry(args) as reg:
         document = reg.export_case(args.patient, actor=args.user,
                                    reason=args.reason or "export")
@@ -224,6 +266,21 @@ def cmd_export(args: argparse.Namespace) -> int:
                              value=args.output) from None
     else:
         print(text, end="" if text.endswith("\n") else "\n")
+    return EXIT_OK
+
+
+@_busy
+def cmd_import_pooled(args: argparse.Namespace) -> int:
+    from everydonor.adapters.registry.pooled import import_pooled
+
+    with _registry(args) as reg:
+        result = import_pooled(reg, args.path, actor=args.user,
+                               reason=args.reason or "pooled cohort import")
+    _emit(result, args.format, lambda r: (
+        f"imported {r['patients']} patients, {r['transplants']} transplants, {r['events']} "
+        f"follow-up events from centre {', '.join(r['centres'])} (export of "
+        f"{r['source_created']}; manifest sha256 {r['manifest_sha256']}); import id "
+        f"{r['import_id']}"))
     return EXIT_OK
 
 
@@ -414,14 +471,31 @@ def register(subparsers: Any) -> None:
     p.add_argument("--deleted", action="store_true", help="include soft-deleted patients")
     p = command("show", cmd_show, "one patient (no identifying data)", write=False)
     p.add_argument("patient", metavar="PATIENT")
-    p = command("export", cmd_export, "the patient's case file (audited)", write=True)
-    p.add_argument("patient", metavar="PATIENT")
+    p = command("export", cmd_export, "the patient's case file, or with --profile a cohort "
+                "under an export profile (consent-gated; audited)", write=True)
+    p.add_argument("patient", metavar="PATIENT", nargs="?",
+                   help="one patient's case file (leave out with --profile)")
     p.set_defaults(format="case")
     for action in p._actions:
         if action.dest == "format":
             action.choices = ["case", "json"]
-            action.help = "case: YAML case file (default); json: the same case as JSON"
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (whole or not at all)")
+            action.help = ("case: YAML case file (default); json: the same case as JSON (with "
+                           "--profile: the summary as JSON, else as text)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (whole or not at all); "
+                   "with --profile a new directory")
+    p.add_argument("--profile", choices=["identified", "limited", "deidentified"],
+                   help="export the cohort: identified (inside the centre only), limited "
+                   "(dates kept, direct identifiers and free text removed) or deidentified "
+                   "(Safe Harbor: dates shifted per patient, HMAC ids, ages over 89 as 90+)")
+    p.add_argument("--destination", choices=["local", "international"],
+                   help="with --profile: international leaves out patients without consent "
+                   "to international transfer (default: local)")
+    p.add_argument("--cohort", metavar="FILTER", help="with --profile: centre=CODE|CODE,"
+                   "year=YYYY-YYYY,diagnosis=DX|DX (default: every live patient)")
+    p = command("import-pooled", cmd_import_pooled, "import another centre's de-identified "
+                "export into the pooled cohort (hashes checked; a re-import refused)",
+                write=True)
+    p.add_argument("path", metavar="PATH", help="the export directory (with manifest.json)")
     p = command("history", cmd_history, "every version of the patient's rows, and its audit "
                 "entries", write=False)
     p.add_argument("patient", metavar="PATIENT")

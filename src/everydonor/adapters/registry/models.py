@@ -404,3 +404,84 @@ APPEND_ONLY = ("audit_log", "row_history", "identity_history", "case_source", "s
 #: Tables added by revision 0003 (the web app): accounts versioned, signatures append-only.
 VERSIONED_0003 = ("user_account",)
 APPEND_ONLY_0003 = ("signature",)
+
+
+class PooledImport(Base):
+    """One de-identified export of another centre, imported into the pooled cohort (revision
+    0004; ``pooled.py``). Append-only: a re-import of the same export (same manifest SHA-256)
+    is refused, and a later export of the same centre supersedes patient by patient."""
+
+    __tablename__ = "pooled_import"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    manifest_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source_centres: Mapped[Any] = mapped_column(JSON)
+    source_software: Mapped[str] = mapped_column(String(64))
+    source_created: Mapped[str] = mapped_column(String(40))
+    #: The exporting registry's key id (a check value, never the key): ids are comparable only
+    #: between exports made with the same key.
+    key_id: Mapped[str] = mapped_column(String(64))
+    files: Mapped[Any] = mapped_column(JSON)
+    patients: Mapped[int] = mapped_column(Integer)
+    excluded: Mapped[Any] = mapped_column(JSON)
+    imported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    imported_by: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class PooledPatient(Base):
+    """A patient of another centre as its de-identified export gives it (HMAC id, no dates)."""
+
+    __tablename__ = "pooled_patient"
+    __table_args__ = (UniqueConstraint("import_id", "patient"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_id: Mapped[str] = mapped_column(ForeignKey("pooled_import.id"), index=True)
+    centre: Mapped[str] = mapped_column(String(64))
+    patient: Mapped[str] = mapped_column(String(64))
+    sex: Mapped[str | None] = mapped_column(String(8))
+    #: Whole years, or ``90+`` (Safe Harbor).
+    age: Mapped[str | None] = mapped_column(String(8))
+    diagnosis: Mapped[str | None] = mapped_column(Text)
+    disease_status: Mapped[str | None] = mapped_column(Text)
+    disease_risk: Mapped[str | None] = mapped_column(String(16))
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    height_cm: Mapped[float | None] = mapped_column(Float)
+    abo: Mapped[str | None] = mapped_column(String(4))
+    cmv_igg: Mapped[str | None] = mapped_column(String(8))
+
+
+class PooledTransplant(Base):
+    """A transplant of a pooled patient: its real year, its day 0 shifted by the source's
+    per-patient offset, and the donor's relation."""
+
+    __tablename__ = "pooled_transplant"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_id: Mapped[str] = mapped_column(ForeignKey("pooled_import.id"), index=True)
+    patient: Mapped[str] = mapped_column(String(64))
+    hct_number: Mapped[int] = mapped_column(Integer)
+    hct_year: Mapped[int] = mapped_column(Integer)
+    day0_shifted: Mapped[dt.date] = mapped_column(Date)
+    hct_type: Mapped[str] = mapped_column(String(8))
+    donor_role: Mapped[str | None] = mapped_column(String(16))
+    donor_relationship: Mapped[str | None] = mapped_column(String(32))
+    donor_relation: Mapped[str] = mapped_column(String(16))
+    donor_sex: Mapped[str | None] = mapped_column(String(8))
+    donor_age: Mapped[str | None] = mapped_column(String(8))
+
+
+class PooledEvent(Base):
+    """A follow-up event of a pooled patient: days from its transplant's day 0 (the interval,
+    unchanged by the shift), the shifted date, and the coded payload fields."""
+
+    __tablename__ = "pooled_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    import_id: Mapped[str] = mapped_column(ForeignKey("pooled_import.id"), index=True)
+    patient: Mapped[str] = mapped_column(String(64))
+    hct_number: Mapped[int | None] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(32))
+    event_date_shifted: Mapped[dt.date | None] = mapped_column(Date)
+    day: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[Any] = mapped_column(JSON)
+
+
+#: Tables added by revision 0004 (the pooled cohort): append-only.
+APPEND_ONLY_0004 = ("pooled_import", "pooled_patient", "pooled_transplant", "pooled_event")
