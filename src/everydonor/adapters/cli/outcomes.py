@@ -252,7 +252,10 @@ def render_text(document: dict[str, Any]) -> str:
 
 
 def cmd_outcomes(args: argparse.Namespace) -> int:
+    from everydonor.adapters.cli import outcomes_registry
+
     command = args.outcomes_command
+    outcomes_registry.check_source(args)  # --data FILE.csv or --db URL --endpoint NAME
     if command in NOT_BUILT:
         raise InputError(f"`outcomes {command}` is not built yet (km and cif are)",
                          field="outcomes", value=command)
@@ -263,10 +266,16 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
                              field="--strata", value=args.strata)
     else:
         _refuse_options(args, {"cause", "variance"})
-    cols = read_columns(args.data, args.time, args.event, args.group, args.strata)
+    source = outcomes_registry.load(args) if args.db is not None else None
+    cols = (read_columns(args.data, args.time, args.event, args.group, args.strata)
+            if source is None else outcomes_registry.columns_for(args, source))
     document = km_document(args, cols) if command == "km" else cif_document(args, cols)
+    if source is not None:
+        document = outcomes_registry.annotate(document, source)
     text = (json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
             if args.format == "json" else render_text(document))
+    if source is not None and args.format == "text":
+        text = outcomes_registry.render_header(document) + "\n" + text
     print(text)
     return 0
 
@@ -280,11 +289,13 @@ def register(sub: Any) -> None:
              "cif": "Aalen-Johansen cumulative incidence per cause (aalen or delta variance)",
              "cox": "cause-specific Cox (not built yet)",
              "finegray": "Fine-Gray subdistribution hazards (not built yet)"}
+    from everydonor.adapters.cli import outcomes_registry
+
     for name, text in helps.items():
         p = kinds.add_parser(name, help=text)
-        p.add_argument("--data", required=True, metavar="FILE.csv", help="CSV with a header row")
-        p.add_argument("--time", required=True, metavar="COL", help="follow-up time (≥ 0)")
-        p.add_argument("--event", required=True, metavar="COL",
+        p.add_argument("--data", metavar="FILE.csv", help="CSV with a header row (or --db)")
+        p.add_argument("--time", metavar="COL", help="(--data) follow-up time (≥ 0)")
+        p.add_argument("--event", metavar="COL",
                        help="0 = censored, 1…k = causes (km: any non-zero is an event)")
         p.add_argument("--group", metavar="COL", help="estimate per group; test between groups")
         p.add_argument("--strata", metavar="COL", help="stratify the test by this column")
@@ -299,6 +310,7 @@ def register(sub: Any) -> None:
         p.add_argument("--at", metavar="T1,T2,…", help="report at these times (default: every "
                        "event time)")
         p.add_argument("--format", choices=["json", "text"], default="json")
+        outcomes_registry.add_arguments(p)  # --db URL --cohort FILTER --endpoint NAME
         p.set_defaults(func=cmd_outcomes)
 
     from everydonor.adapters.cli import outcomes_federated
