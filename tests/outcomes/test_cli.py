@@ -11,7 +11,7 @@ import pytest
 
 from everydonor.adapters.cli import main
 from everydonor.adapters.cli.common import NOTICE
-from everydonor.outcomes import aalen_johansen, kaplan_meier, logrank_test
+from everydonor.outcomes import aalen_johansen, gray_test, kaplan_meier, logrank_test
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> str:
@@ -114,10 +114,83 @@ def test_not_built_yet(capsys, bmt_csv, command):  # type: ignore[no-untyped-def
     assert rc == 2 and out == "" and "not built yet" in err
 
 
-def test_cif_group_refused_until_grays_test(capsys, bmt_csv):  # type: ignore[no-untyped-def]
+def test_cif_group_json_has_grays_test(capsys, bmt_csv, bmt):  # type: ignore[no-untyped-def]
+    rc, out, _ = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime",
+                      "--event", "status", "--group", "dis", "--at", "12")
+    assert rc == 0
+    doc = json.loads(out)
+    time, event, dis = bmt
+    assert [g["group"] for g in doc["groups"]] == ["0", "1"]
+    for g in doc["groups"]:
+        sel = dis == g["group"]
+        want = aalen_johansen(time[sel], event[sel], n_causes=2)
+        assert g["n"] == want.n
+        for c in g["causes"]:
+            assert c["at"][0]["cif"] == want.at(c["cause"], [12])["cif"][0]
+    tests = gray_test(time, event, dis)
+    assert doc["gray"] == [{"cause": r.cause, "statistic": r.statistic, "df": r.df, "p": r.p}
+                           for r in tests]
+    assert all(set(t) == {"cause", "statistic", "df", "p"} for t in doc["gray"])
+    assert "Gray (1988" in doc["provenance"]["method"]["test"]
+    assert doc["provenance"]["notice"] == NOTICE
+    # --cause K: only cause K's estimates and test
+    rc, out, _ = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime",
+                      "--event", "status", "--group", "dis", "--cause", "2")
+    doc = json.loads(out)
+    assert [t["cause"] for t in doc["gray"]] == [2] and doc["gray"][0]["p"] == tests[1].p
+    # not grouped: no test, no test in the provenance
+    rc, out, _ = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime",
+                      "--event", "status")
+    doc = json.loads(out)
+    assert "gray" not in doc and "test" not in doc["provenance"]["method"]
+
+
+def test_cif_group_text_and_strata(capsys, tmp_path, tied):  # type: ignore[no-untyped-def]
+    t, e, g, s = tied
+    path = _write(tmp_path / "t.csv", ["days", "ev", "arm", "centre"],
+                  [[int(a), int(b), c, d] for a, b, c, d in zip(t, e, g, s, strict=True)])
+    base = ["outcomes", "cif", "--data", path, "--time", "days", "--event", "ev", "--group", "arm"]
+    rc, out, _ = _run(capsys, *base, "--strata", "centre")
+    assert rc == 0
+    doc = json.loads(out)
+    want = gray_test(t, e, g, strata=s)
+    assert [(x["statistic"], x["df"]) for x in doc["gray"]] == [(r.statistic, 2) for r in want]
+    assert doc["strata"] == "centre"
+    rc, out, _ = _run(capsys, *base, "--strata", "centre", "--format", "text", "--at", "100")
+    assert rc == 0
+    assert "Gray's test, arm (stratified by centre):" in out
+    assert f"cause 1: chi-square {want[0].statistic:.4f} on 2 df, p = {want[0].p:.4f}" in out
+    assert "arm = 0: n " in out and NOTICE in out
+
+
+def test_cif_strata_without_group_refused(capsys, bmt_csv):  # type: ignore[no-untyped-def]
     rc, out, err = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime",
-                        "--event", "status", "--group", "dis")
-    assert rc == 2 and out == "" and "Gray" in err and "not built yet" in err
+                        "--event", "status", "--strata", "dis")
+    assert rc == 2 and out == "" and "--strata" in err and "needs --group" in err
+
+
+def test_cif_one_group_and_a_cause_without_events(capsys, tmp_path):  # type: ignore[no-untyped-def]
+    one = _write(tmp_path / "one.csv", ["t", "e", "g"], [[1, 1, "a"], [2, 2, "a"], [3, 0, "a"]])
+    rc, out, err = _run(capsys, "outcomes", "cif", "--data", one, "--time", "t", "--event", "e",
+                        "--group", "g")
+    assert rc == 2 and out == "" and "at least 2" in err and "'a'" in err
+    rows = [[1, 1, "a"], [2, 3, "b"], [3, 1, "b"], [4, 3, "a"], [5, 0, "a"], [6, 1, "b"]]
+    gap = _write(tmp_path / "gap.csv", ["t", "e", "g"], rows)
+    rc, out, _ = _run(capsys, "outcomes", "cif", "--data", gap, "--time", "t", "--event", "e",
+                      "--group", "g")
+    assert rc == 0 and [x["cause"] for x in json.loads(out)["gray"]] == [1, 3]
+    rc, out, _ = _run(capsys, "outcomes", "cif", "--data", gap, "--time", "t", "--event", "e",
+                      "--group", "g", "--cause", "2", "--format", "text")
+    assert rc == 0 and "cause 2: no events, no test" in out
+    # singular variance (events only while group a alone is followed): null, not NaN or -1
+    rows = [[5, 1, "a"], [6, 1, "a"], [7, 0, "a"], [1, 0, "b"], [2, 0, "b"]]
+    sing = _write(tmp_path / "sing.csv", ["t", "e", "g"], rows)
+    argv = ["outcomes", "cif", "--data", sing, "--time", "t", "--event", "e", "--group", "g"]
+    rc, out, _ = _run(capsys, *argv)
+    assert rc == 0 and json.loads(out)["gray"] == [
+        {"cause": 1, "statistic": None, "df": 1, "p": None}]
+    rc, out, _ = _run(capsys, *argv, "--format", "text")
+    assert rc == 0 and "cause 1: not computable (singular variance" in out
 
 
 @pytest.mark.parametrize(("rows", "args", "expected"), [

@@ -16,6 +16,7 @@ from typing import Any
 
 from everydonor import __version__
 from everydonor.adapters.cli.common import NOTICE, Parser
+from everydonor.adapters.cli.outcomes_gray import GRAY_METHOD, gray_lines, gray_section
 from everydonor.errors import InputError
 
 NOT_BUILT = ("cox", "finegray")
@@ -181,13 +182,6 @@ def cif_document(args: argparse.Namespace, cols: Columns) -> dict[str, Any]:
 
     from everydonor.outcomes import aalen_johansen
 
-    if cols.group is not None:
-        raise InputError("`outcomes cif --group` needs Gray's K-sample test, which is not built "
-                         "yet; run cif on each group's file, or km --group for all causes",
-                         field="--group", value=args.group)
-    if cols.strata is not None:
-        raise InputError("`outcomes cif --strata` (stratified Gray's test) is not built yet",
-                         field="--strata", value=args.strata)
     at = parse_at(args.at)
     time = np.asarray(cols.time)
     event = np.asarray(cols.event)
@@ -210,9 +204,14 @@ def cif_document(args: argparse.Namespace, cols: Columns) -> dict[str, Any]:
         groups.append({"group": label, "n": r.n, "causes": causes})
     method = dict(CIF_METHOD)
     method["variance"] = CIF_METHOD["variance"][variance]  # type: ignore[index]
-    return {"command": "cif", "data": args.data, "time": args.time, "event": args.event,
-            "group": args.group, "variance": variance, "groups": groups,
-            "provenance": _provenance(method)}
+    document: dict[str, Any] = {"command": "cif", "data": args.data, "time": args.time,
+                                "event": args.event, "group": args.group, "strata": args.strata,
+                                "variance": variance, "groups": groups}
+    if cols.group is not None:
+        document["gray"] = gray_section(time, event, cols.group, cols.strata, args.cause)
+        method["test"] = GRAY_METHOD
+    document["provenance"] = _provenance(method)
+    return document
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -241,12 +240,14 @@ def render_text(document: dict[str, Any]) -> str:
         lines.append(f"Cumulative incidence (Aalen-Johansen): time {document['time']!r}, event "
                      f"{document['event']!r} ({document['variance']} variance, log-log 95% CI)")
         for g in document["groups"]:
-            lines.append(f"n {g['n']}")
+            name = "all" if g["group"] is None else f"{document['group']} = {g['group']}"
+            lines.append(f"{name}: n {g['n']}")
             for c in g["causes"]:
                 lines.append(f"  cause {c['cause']} ({c['events']} events)")
                 lines.append(f"    {'time':>10} {'cif':>8} {'se':>8} {'lower':>8} {'upper':>8}")
                 lines += [f"    {r['time']:>10g} {_fmt(r['cif']):>8} {_fmt(r['se']):>8} "
                           f"{_fmt(r['lower']):>8} {_fmt(r['upper']):>8}" for r in c["at"]]
+        lines += gray_lines(document)
     lines.append(f"everydonor {__version__}. {NOTICE}")
     return "\n".join(lines)
 
@@ -266,6 +267,9 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
                              field="--strata", value=args.strata)
     else:
         _refuse_options(args, {"cause", "variance"})
+        if args.strata and not args.group:
+            raise InputError("--strata stratifies Gray's test between the groups: it needs "
+                             "--group", field="--strata", value=args.strata)
     source = outcomes_registry.load(args) if args.db is not None else None
     cols = (read_columns(args.data, args.time, args.event, args.group, args.strata)
             if source is None else outcomes_registry.columns_for(args, source))
@@ -286,7 +290,8 @@ def register(sub: Any) -> None:
                         "(Aalen-Johansen) estimates on a CSV file, R survival conventions")
     kinds = oc.add_subparsers(dest="outcomes_command", required=True, parser_class=Parser)
     helps = {"km": "Kaplan-Meier, Greenwood se, log-log CI, median; log-rank with --group",
-             "cif": "Aalen-Johansen cumulative incidence per cause (aalen or delta variance)",
+             "cif": "Aalen-Johansen cumulative incidence per cause (aalen or delta variance); "
+                    "Gray's test with --group",
              "cox": "cause-specific Cox (not built yet)",
              "finegray": "Fine-Gray subdistribution hazards (not built yet)"}
     from everydonor.adapters.cli import outcomes_registry
