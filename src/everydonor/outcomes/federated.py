@@ -142,7 +142,8 @@ def check_table(time: npt.ArrayLike, n_risk: npt.ArrayLike, n_event: npt.ArrayLi
     if np.any(np.diff(t) <= 0):
         j = int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1
         raise InputError(f"{where}: times must be strictly increasing (row {j + 1}: "
-                         f"{t[j]!r} after {t[j - 1]!r})", field="time", value=repr(float(t[j])))
+                         f"{float(t[j])!r} after {float(t[j - 1])!r})", field="time",
+                         value=repr(float(t[j])))
     counts = {}
     for name, raw, shape in (("n_risk", n_risk, (m,)), ("n_censor", n_censor, (m,)),
                              ("n_event", n_event, None)):
@@ -161,12 +162,12 @@ def check_table(time: npt.ArrayLike, n_risk: npt.ArrayLike, n_event: npt.ArrayLi
     leaving = any_cause + counts["n_censor"]
     if np.any(leaving == 0):
         j = int(np.flatnonzero(leaving == 0)[0])
-        raise InputError(f"{where}: row {j + 1} (time {t[j]!r}) has neither an event nor a "
-                         "censoring", field="n_event")
+        raise InputError(f"{where}: row {j + 1} (time {float(t[j])!r}) has neither an event "
+                         "nor a censoring", field="n_event")
     expected = np.cumsum(leaving[::-1])[::-1]
     if not np.array_equal(expected, counts["n_risk"]):
         j = int(np.flatnonzero(expected != counts["n_risk"])[0])
-        raise InputError(f"{where}: n_risk at row {j + 1} (time {t[j]!r}) is "
+        raise InputError(f"{where}: n_risk at row {j + 1} (time {float(t[j])!r}) is "
                          f"{int(counts['n_risk'][j])}, but the events and censorings from there "
                          f"on add up to {int(expected[j])}", field="n_risk",
                          value=str(int(counts["n_risk"][j])))

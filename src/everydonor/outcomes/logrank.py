@@ -106,7 +106,13 @@ def logrank_from_tables(strata: Sequence[Mapping[str, RiskTable]]) -> LogRankRes
     if keep.size == 0:
         statistic, df = 0.0, 0
     else:
-        statistic = float(diff @ np.linalg.solve(vv, diff))
+        try:
+            statistic = float(diff @ np.linalg.solve(vv, diff))
+        except np.linalg.LinAlgError:
+            raise InputError("the log-rank test is undefined for these data: the covariance of "
+                             "observed minus expected events is singular (a group's events all "
+                             "fall where it alone is at risk; R survdiff stops the same way)",
+                             field="group") from None
         df = int(keep.size)
     return LogRankResult(groups=tuple(labels), observed=observed,
                          expected=expected, variance=variance, statistic=statistic, df=df,
