@@ -3,8 +3,9 @@
 cmprsk's own regression test (``tests/test.R`` with its saved output ``tests/test.Rout.save``,
 R 1.2.1) draws its data with ``set.seed(2); ss <- rexp(100); gg <- sample(1:3, 100, replace=T);
 cc <- sample(0:2, 100, replace=T); strt <- sample(1:2, 100, replace=T)``. R before 1.7.0 used
-the Marsaglia-Multicarry uniform generator by default; this module implements, from the
-published descriptions of the algorithms:
+the Marsaglia-Multicarry uniform generator by default (today's ``tests/test.R`` pins it with
+``RNGversion("1.6.2")``, https://rdrr.io/cran/cmprsk/src/tests/test.R); this module implements,
+from the published descriptions of the algorithms:
 
 * ``set.seed(seed)``: the seed scrambled by 50 steps of the congruential map
   s ← 69069 s + 1 (mod 2³²), then one step per state word (R's RNG_Init);
