@@ -199,7 +199,7 @@ def shares(tmp_path, tied, capsys):  # type: ignore[no-untyped-def]
         out = str(tmp_path / f"share{c}.json")
         rc, _, err = _run(capsys, "outcomes", "share", "--data", data, "--time", "days",
                           "--event", "ev", "--group", "arm", "--strata", "site", "--centre",
-                          f"centre {c}", "--time-unit", "days", "--endpoint", "NRM", "-o", out)
+                          f"centre {c}", "--time-unit", "days", "--endpoint-name", "NRM", "-o", out)
         assert rc == 0, err
         files.append(out)
     whole = _write(tmp_path / "all.csv", HEADER, _rows(tied, range(n)))
@@ -327,7 +327,7 @@ def test_pool_refusals(capsys, shares, tmp_path):  # type: ignore[no-untyped-def
 
     cases = [
         ([a, _tamper(b, tmp_path / "u.json", unit)], "time_unit"),
-        ([a, _tamper(b, tmp_path / "e.json", endpoint)], "same --endpoint"),
+        ([a, _tamper(b, tmp_path / "e.json", endpoint)], "same --endpoint-name"),
         ([a, _tamper(b, tmp_path / "k.json", causes)], "same --causes"),
         ([a, _tamper(b, tmp_path / "s.json", schema)], "schema version 2"),
         ([a, b, a], "same share"),

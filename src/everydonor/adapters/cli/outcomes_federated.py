@@ -55,28 +55,57 @@ def canonical_hash(document: dict[str, Any]) -> str:
 def share_document(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
+    from everydonor.adapters.cli import outcomes_registry
     from everydonor.adapters.cli.outcomes import read_columns
     from everydonor.outcomes.federated import DISCLOSURE, centre_tables
 
+    outcomes_registry.check_source(args)  # --data FILE.csv or --db URL --endpoint NAME
     if args.strata and not args.group:
         raise InputError("--strata stratifies the log-rank test: it needs --group",
                          field="--strata", value=args.strata)
-    if args.time_unit is None:
-        raise InputError("--time-unit is required with --data (days, weeks, months or years): "
-                         "pool refuses to add centres measured in different units",
-                         field="--time-unit")
-    cols = read_columns(args.data, args.time, args.event, args.group, args.strata)
+    for option, column in (("--group", args.group), ("--strata", args.strata)):
+        if args.db is not None and column == "patient":
+            raise InputError(f"{option} patient would share one table per patient",
+                             field=option, value=column)
+    extra: dict[str, Any] = {}
+    labels: dict[int, str] = {}
+    n_causes = args.causes
+    if args.db is None:
+        if args.time_unit is None:
+            raise InputError("--time-unit is required with --data (days, weeks, months or "
+                             "years): pool refuses to add centres measured in different units",
+                             field="--time-unit")
+        cols = read_columns(args.data, args.time, args.event, args.group, args.strata)
+        endpoint, unit = args.endpoint_name or args.event, args.time_unit
+    else:
+        if args.endpoint_name is not None:
+            raise InputError("--endpoint-name names a CSV's endpoint; with --db the endpoint is "
+                             "--endpoint", field="--endpoint-name", value=args.endpoint_name)
+        if args.time_unit not in (None, "days"):
+            raise InputError("registry endpoints are in days from day 0 of the transplant",
+                             field="--time-unit", value=args.time_unit)
+        source = outcomes_registry.load(args)
+        cols = outcomes_registry.columns_for(args, source)
+        annotated = outcomes_registry.annotate({}, source)
+        excluded = annotated["excluded"]
+        endpoint, unit = source.data.endpoint, "days"
+        labels = {int(k): str(v) for k, v in source.data.cause_labels.items()}
+        n_causes = max(labels) if n_causes is None else n_causes
+        extra = {"endpoint_definition": annotated["endpoint"], "cohort": annotated["cohort"],
+                 # counts per reason only: the excluded patients' ids stay at the centre
+                 "excluded": {"count": excluded["count"], "reasons": excluded["reasons"]}}
     tables = centre_tables(np.asarray(cols.time), np.asarray(cols.event),
                            None if cols.group is None else np.asarray(cols.group),
                            None if cols.strata is None else np.asarray(cols.strata),
-                           centre=args.centre, n_causes=args.causes)
+                           centre=args.centre, n_causes=n_causes)
     document: dict[str, Any] = {
         "format": FORMAT, "schema_version": SCHEMA_VERSION,
         "software": f"everydonor {__version__}", "centre": args.centre,
-        "endpoint": args.endpoint or args.event, "time_unit": args.time_unit,
+        "endpoint": endpoint, "time_unit": unit,
         "columns": {"time": args.time, "event": args.event, "group": args.group,
                     "strata": args.strata},
-        "causes": [{"cause": k, "label": None} for k in range(1, tables.n_causes + 1)],
+        "causes": [{"cause": k, "label": labels.get(k)} for k in range(1, tables.n_causes + 1)],
+        **extra,
         "n": tables.n, "disclosure": DISCLOSURE,
         "tables": [{
             "stratum": cell.stratum, "group": cell.group, "n": int(cell.table.n_risk[0]),
@@ -232,7 +261,13 @@ def read_shares(paths: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], lis
         docs.append((path, document))
         centres.append(tables)
     _agree(docs, "endpoint", lambda d: d["endpoint"],
-           " — share each centre's data with the same --endpoint")
+           " — share each centre's data with the same --endpoint-name (--data) or --endpoint "
+           "(--db)")
+    _agree(docs, "endpoint definition", lambda d: [
+        (d.get("endpoint_definition") or {}).get(key)
+        for key in ("definition", "parameters_used")],
+           " — the same registry endpoint with the same parameters (--horizon) at every centre,"
+           " or CSV data at every centre")
     _agree(docs, "time_unit", lambda d: d["time_unit"])
     _agree(docs, "causes", lambda d: d["causes"],
            " — share with the same --causes K at every centre")
@@ -282,9 +317,16 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
     at = parse_at(args.at)
     docs, centres = read_shares(args.files)
     first = docs[0][1]
+    spec = first.get("endpoint_definition") or {}
+    if estimate == "km" and spec.get("competing_risks"):
+        raise InputError(f"endpoint {first['endpoint']} has competing events: 1 − Kaplan-Meier "
+                         "would count them as censored and overestimate the incidence "
+                         "(clinical-scores.md §7.6); use --estimate cif", field="--estimate",
+                         value=estimate)
     grouped = first["columns"].get("group") is not None
     document: dict[str, Any] = {
         "command": estimate, "pooled": True, "endpoint": first["endpoint"],
+        **({"endpoint_definition": spec} if spec else {}),
         "time_unit": first["time_unit"],
         "time": " / ".join(sorted({d["columns"].get("time") or "" for _, d in docs})),
         "event": " / ".join(sorted({d["columns"].get("event") or "" for _, d in docs})),
@@ -392,23 +434,28 @@ def cmd_pool(args: argparse.Namespace) -> int:
 
 def register(kinds: Any) -> None:
     """Add ``outcomes share`` and ``outcomes pool`` to the ``outcomes`` subcommands."""
+    from everydonor.adapters.cli import outcomes_registry
+
     p = kinds.add_parser("share", help="write this centre's aggregate risk tables (no patient "
                          "rows) for a pooled analysis across centres")
-    p.add_argument("--data", required=True, metavar="FILE.csv", help="CSV with a header row")
-    p.add_argument("--time", required=True, metavar="COL", help="follow-up time (≥ 0)")
-    p.add_argument("--event", required=True, metavar="COL",
-                   help="0 = censored, 1…k = causes")
+    p.add_argument("--data", metavar="FILE.csv", help="CSV with a header row (or --db)")
+    p.add_argument("--time", metavar="COL", help="(--data) follow-up time (≥ 0)")
+    p.add_argument("--event", metavar="COL", help="(--data) 0 = censored, 1…k = causes")
     p.add_argument("--group", metavar="COL", help="tables per group (for km/cif per group and "
-                   "the log-rank test)")
-    p.add_argument("--strata", metavar="COL", help="tables per stratum (stratified log-rank)")
+                   "the log-rank and Gray's tests)")
+    p.add_argument("--strata", metavar="COL", help="tables per stratum (stratified tests)")
     p.add_argument("--centre", required=True, metavar="LABEL",
                    help="this centre's label (each centre once in a pool)")
-    p.add_argument("--endpoint", metavar="NAME", help="the endpoint's name, the same at every "
-                   "centre (default: the event column's name)")
+    p.add_argument("--endpoint-name", dest="endpoint_name", metavar="NAME",
+                   help="(--data) the endpoint's name, the same at every centre (default: the "
+                   "event column's name)")
     p.add_argument("--time-unit", choices=TIME_UNITS, dest="time_unit",
-                   help="unit of --time (required: pool refuses mixed units)")
+                   help="unit of --time (required with --data: pool refuses mixed units; "
+                   "--db: days)")
     p.add_argument("--causes", type=int, metavar="K", help="number of causes 1…K (default: the "
-                   "largest event code in the data; give the same K at every centre)")
+                   "largest event code in the data, or the endpoint's causes with --db; give "
+                   "the same K at every centre)")
+    outcomes_registry.add_arguments(p)  # --db URL --cohort FILTER --endpoint NAME
     p.add_argument("-o", "--output", required=True, metavar="share.json")
     p.set_defaults(func=cmd_share)
 
