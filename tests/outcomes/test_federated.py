@@ -361,3 +361,72 @@ def test_share_refusals_write_nothing(capsys, tmp_path, tied):  # type: ignore[n
         rc, _, err = _run(capsys, *base, *extra)
         assert rc == 2 and message in err, (message, err)
         assert not out.exists()
+
+
+# ------------------------------------------------------------------- from the registry
+
+
+@pytest.fixture(scope="module")
+def two_centre_db(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One SQLite registry with transplants and follow-up at two centres."""
+    from everydonor.adapters.registry.store import Registry
+    from tests.outcomes.report_cohort import seed
+    from tests.registry.conftest import TEST_KEY
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EVERYDONOR_PSEUDONYM_KEY", TEST_KEY)
+    url = f"sqlite:///{tmp_path_factory.mktemp('federated') / 'registry.sqlite'}"
+    reg = Registry(url)
+    reg.init(actor="fixture")
+    seed(reg, 15, centres=("PKUPH", "OTHER"))
+    reg.close()
+    yield url
+    mp.undo()
+
+
+def test_registry_shares_pool_to_the_whole_registry(capsys, two_centre_db, tmp_path):  # type: ignore[no-untyped-def]
+    from tests.registry.conftest import TEST_KEY
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EVERYDONOR_PSEUDONYM_KEY", TEST_KEY)
+    try:
+        files = {}
+        for endpoint in ("os", "nrm"):
+            for centre in ("PKUPH", "OTHER"):
+                out = tmp_path / f"{endpoint}-{centre}.json"
+                rc, _, err = _run(capsys, "outcomes", "share", "--db", two_centre_db,
+                                  "--cohort", f"centre={centre}", "--endpoint", endpoint,
+                                  "--centre", centre, "--user", "stat", "--reason", "test",
+                                  "-o", str(out))
+                assert rc == 0, err
+                files.setdefault(endpoint, []).append(str(out))
+        share = json.loads(Path(files["nrm"][0]).read_text())
+        assert share["time_unit"] == "days" and share["endpoint"] == "nrm"
+        assert [c["label"] for c in share["causes"]][0] and len(share["causes"]) >= 2
+        assert "patients" not in share["excluded"]  # counts per reason, no ids
+        assert share["endpoint_definition"]["citation"]
+        for endpoint, estimate, key in (("os", "km", "survival"), ("nrm", "cif", "cif")):
+            rc, out, err = _run(capsys, "outcomes", "pool", *files[endpoint], "--estimate",
+                                estimate, "--at", "30,100,365,730")
+            assert rc == 0, err
+            pooled = json.loads(out)
+            rc, out, err = _run(capsys, "outcomes", estimate, "--db", two_centre_db,
+                                "--endpoint", endpoint, "--at", "30,100,365,730", "--user",
+                                "stat", "--reason", "test")
+            assert rc == 0, err
+            direct = json.loads(out)
+            assert pooled["n"] == direct["n_transplants"]
+            a, b = pooled["groups"][0], direct["groups"][0]
+            assert a["n"] == b["n"]
+            rows_a = [r for c in a.get("causes", [a]) for r in c["at"]]
+            rows_b = [r for c in b.get("causes", [b]) for r in c["at"]]
+            for name in (key, "se", "lower", "upper"):
+                _close([np.nan if r[name] is None else r[name] for r in rows_a],
+                       [np.nan if r[name] is None else r[name] for r in rows_b])
+        rc, _, err = _run(capsys, "outcomes", "pool", *files["nrm"], "--estimate", "km")
+        assert rc == 2 and "competing events" in err
+        rc, _, err = _run(capsys, "outcomes", "pool", files["os"][0], files["nrm"][1],
+                          "--estimate", "cif")
+        assert rc == 2 and "disagree on endpoint" in err
+    finally:
+        mp.undo()
