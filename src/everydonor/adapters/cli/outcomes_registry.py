@@ -133,6 +133,13 @@ def columns_for(args: argparse.Namespace, source: RegistrySource) -> Any:
                    table[args.strata] if args.strata else None)
 
 
+def covariate_columns(args: argparse.Namespace, source: RegistrySource) -> dict[str, list[str]]:
+    """The ``--covariate`` columns (``cox``, ``finegray``) as text, as a CSV's would be: the
+    input of ``design_matrix`` (names checked by :func:`columns_for`)."""
+    table = source.columns()
+    return {c: table[c] for c in getattr(args, "covariate", []) or []}
+
+
 def annotate(document: dict[str, Any], source: RegistrySource) -> dict[str, Any]:
     """The command's answer with where the rows came from: endpoint (definition, citation,
     cause labels, parameters), cohort, exclusions."""
