@@ -295,3 +295,25 @@ def test_cli_db_refusals(reg: Registry, cohort: dict[str, str], db_url: str,
     rc, _, err = _cli(capsys, "outcomes", "cif", "--db", db_url, "--endpoint", "nrm",
                       "--cohort", "centre=NOWHERE")
     assert rc == 2 and "no transplant of the cohort" in err
+
+
+def test_family_analysis_classifies_siblings(reg: Registry) -> None:
+    b = Builder(reg)
+    for upn in ("SIB-ID", "SIB-HAPLO", "SIB-NONE"):
+        b.patient(upn, donor="S")
+        b.event(upn, "last_contact", 100, {"vital_status": "alive"})
+    reg.add_snapshot("SIB-ID", "family", {"relatives": [{"id": "S", "hla_relation": "haploidentical"}]},
+                     actor="t", reason="older analysis")
+    reg.add_snapshot("SIB-ID", "family", {"relatives": [{"id": "S", "hla_relation": "identical"}]},
+                     actor="t", reason="retyped")  # the latest analysis wins
+    reg.add_snapshot("SIB-HAPLO", "family",
+                     {"relatives": [{"id": "S", "hla_relation": "haploidentical"}]},
+                     actor="t", reason="r")
+    p = pseudonyms(reg)
+    data = od.endpoint_data(reg, "os", od.parse_cohort(None))
+    types = dict(zip(data.patient, data.donor_type, strict=True))
+    assert types[p["SIB-ID"]] == "matched sibling"
+    assert types[p["SIB-HAPLO"]] == "haploidentical related"
+    assert types[p["SIB-NONE"]] == "unknown"
+    matched = od.endpoint_data(reg, "os", od.parse_cohort("donor_type=matched sibling"))
+    assert matched.patient == [p["SIB-ID"]]
