@@ -402,8 +402,20 @@ def test_registry_shares_pool_to_the_whole_registry(capsys, two_centre_db, tmp_p
                 files.setdefault(endpoint, []).append(str(out))
         share = json.loads(Path(files["nrm"][0]).read_text())
         assert share["time_unit"] == "days" and share["endpoint"] == "nrm"
-        assert [c["label"] for c in share["causes"]][0] and len(share["causes"]) >= 2
+        assert all(c["label"] for c in share["causes"]) and len(share["causes"]) >= 2
         assert "patients" not in share["excluded"]  # counts per reason, no ids
+        from everydonor.adapters.registry import outcomes_data
+        from everydonor.adapters.registry.store import Registry
+
+        reg = Registry(two_centre_db)
+        try:
+            data = outcomes_data.endpoint_data(reg, "nrm", outcomes_data.parse_cohort(
+                "centre=PKUPH"), actor="test", reason="check")
+        finally:
+            reg.close()
+        text = Path(files["nrm"][0]).read_text()
+        ids = [*data.patient, *(p for p, _ in data.excluded)]
+        assert ids and not [p for p in ids if p in text]  # no pseudonymous id leaves
         assert share["endpoint_definition"]["citation"]
         for endpoint, estimate, key in (("os", "km", "survival"), ("nrm", "cif", "cif")):
             rc, out, err = _run(capsys, "outcomes", "pool", *files[endpoint], "--estimate",
@@ -430,3 +442,12 @@ def test_registry_shares_pool_to_the_whole_registry(capsys, two_centre_db, tmp_p
         assert rc == 2 and "disagree on endpoint" in err
     finally:
         mp.undo()
+
+
+def test_docstring_example():
+    import doctest
+
+    import everydonor.outcomes.federated as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
