@@ -25,16 +25,19 @@ KEYWORDS = {"_": None, "N_": None, "gettext": None}
 #: The report's templates (``data/report``): the web app renders the donor-selection report in
 #: the UI language, so their labels are in the same catalogue.
 REPORT = WEB.parents[1] / "data" / "report"
+#: The centre outcomes report's labels kept in code (N_: endpoint titles, donor types, methods).
+REPORT_CODE = WEB.parent / "report"
 SOURCES = [(WEB, METHODS, OPTIONS),
            (REPORT, [("**.j2", "jinja2")],
-            {"**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}})]
+            {"**.j2": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}),
+           (REPORT_CODE, [("centre_report.py", "python")], {})]
 
 
 def extract() -> dict[str, list[str]]:
     """msgid → where it occurs (file:line, relative to the web package or the report folder)."""
     found: dict[str, list[str]] = {}
     for folder, methods, options in SOURCES:
-        prefix = "" if folder == WEB else "report:"
+        prefix = "" if folder == WEB else "report:" if folder == REPORT else "report-code:"
         for filename, lineno, message, _comments, _context in extract_from_dir(
                 str(folder), methods, options, keywords=KEYWORDS):
             if isinstance(message, tuple):

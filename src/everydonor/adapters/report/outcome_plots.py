@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,10 @@ def _render(fig: object) -> str:
     import matplotlib
 
     buffer = io.StringIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # a Chinese label has no glyph in DejaVu Sans: it is written as text and the reader's
+        # CJK font draws it (the PDF's embedded Noto Sans SC); the warning says nothing new
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig.savefig(buffer, format="svg", metadata={"Date": None})  # type: ignore[attr-defined]
     svg = buffer.getvalue()
     # matplotlib writes ``font-family: 'DejaVu Sans'``: give the reader's fallbacks too
