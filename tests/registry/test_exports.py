@@ -26,6 +26,7 @@ from everydonor.adapters.registry.commands import main
 from everydonor.adapters.registry.config import PseudonymKey
 from everydonor.adapters.registry.followup import EVENT_TYPES
 from everydonor.adapters.registry.models import AuditLog
+from everydonor.adapters.registry.outcomes_data import parse_cohort
 from everydonor.adapters.registry.store import Registry
 from everydonor.errors import InputError
 from tests.registry.conftest import EXAMPLES, load
@@ -140,7 +141,7 @@ def run(c: Cohort, tmp_path: Path, profile: str, destination: str = "local", *,
         cohort: str | None = None, name: str | None = None) -> tuple[Path, Any]:
     out = tmp_path / (name or f"{profile}-{destination}")
     result = exports.export(c.reg, profile, destination=destination,
-                            cohort=exports.parse_export_cohort(cohort), output=out,
+                            cohort=parse_cohort(cohort), output=out,
                             actor="statistician", reason="study X")
     return out, result
 
@@ -160,7 +161,7 @@ GOLDEN = {
                          "weight_kg", "height_cm", "abo", "cmv_igg", "research_consent",
                          "international_transfer_consent", "consent_date", "notes"],
         "transplants.csv": ["patient", "hct_number", "hct_year", "day0", "hct_type",
-                            "donor_role", "donor_relationship", "donor_relation", "donor_sex",
+                            "donor_type", "donor_role", "donor_relationship", "donor_relation", "donor_sex",
                             "donor_age", "donor", "donor_name", "donor_registry", "donor_id",
                             "graft"],
         "follow_up.csv": ["patient", "hct_number", "day", "event_type", "date", "source",
@@ -171,7 +172,7 @@ GOLDEN = {
                          "disease_status", "disease_risk", "weight_kg", "height_cm", "abo",
                          "cmv_igg"],
         "transplants.csv": ["patient", "hct_number", "hct_year", "day0", "hct_type",
-                            "donor_role", "donor_relationship", "donor_relation", "donor_sex",
+                            "donor_type", "donor_role", "donor_relationship", "donor_relation", "donor_sex",
                             "donor_age"],
         "follow_up.csv": ["patient", "hct_number", "day", "event_type", "date", "payload"],
     },
@@ -179,7 +180,7 @@ GOLDEN = {
         "patients.csv": ["patient", "centre", "age", "sex", "diagnosis", "disease_status",
                          "disease_risk", "weight_kg", "height_cm", "abo", "cmv_igg"],
         "transplants.csv": ["patient", "hct_number", "hct_year", "day0_shifted", "hct_type",
-                            "donor_role", "donor_relationship", "donor_relation", "donor_sex",
+                            "donor_type", "donor_role", "donor_relationship", "donor_relation", "donor_sex",
                             "donor_age"],
         "follow_up.csv": ["patient", "hct_number", "day", "event_type", "date_shifted",
                           "payload"],
@@ -385,16 +386,24 @@ def test_identified_is_for_the_centre_only(cohort: Cohort, tmp_path: Path) -> No
 
 
 def test_cohort_filters(cohort: Cohort, tmp_path: Path) -> None:
-    out, result = run(cohort, tmp_path, "limited", cohort="centre=BJ,year=2019-2021")
+    """The outcomes' cohort grammar: centre, transplant period, donor type."""
+    out, result = run(cohort, tmp_path, "limited",
+                      cohort="centre=BJ,hct_from=2019-01-01,hct_to=2021-12-31,"
+                             "donor_type=haploidentical related")
     want = {exports.export_id(cohort.key, "limited", cohort.pseudonyms[s.upn]) for s in SPECS
             if s.centre == "BJ" and 2019 <= s.day0.year <= 2021 and consented(s, "local")}
     assert {r["patient"] for r in read(out, "patients.csv")} == want and want
-    assert result.filters == {"centre": ["BJ"], "year_from": 2019, "year_to": 2021,
-                              "diagnosis": []}
-    for bad in ("centre", "year=20x", "year=2021-2019", "colour=red", "centre=A,centre=B"):
+    # the father is a parent: haploidentical related by descent (classify_donor_type)
+    assert {r["donor_type"] for r in read(out, "transplants.csv")} == {"haploidentical related"}
+    assert result.filters["centre"] == ["BJ"] and result.filters["hct_from"] == "2019-01-01"
+    assert result.filters["donor_type"] == ["haploidentical related"]
+    none, _ = run(cohort, tmp_path, "limited", cohort="donor_type=cord", name="cord")
+    assert read(none, "patients.csv") == []
+    for bad in ("centre", "hct_from=2019", "colour=red", "centre=A,centre=B",
+                "hct_from=2021-01-01,hct_to=2019-01-01"):
         with pytest.raises(InputError) as err:
-            exports.parse_export_cohort(bad)
-        assert err.value.field == "--cohort"
+            parse_cohort(bad)
+        assert (err.value.field or "").startswith("cohort."), bad
 
 
 # -- payloads -------------------------------------------------------------------------------------
@@ -425,7 +434,7 @@ def test_coded_payload_drops_text_and_extensions_and_shifts_dates() -> None:
 
 def test_every_export_is_audited(cohort: Cohort, tmp_path: Path) -> None:
     out, result = run(cohort, tmp_path, "deidentified", "international",
-                      cohort="centre=BJ|SH")
+                      cohort="centre=BJ|SH,hct=all")
     with cohort.reg.reading() as s:
         entry = s.execute(select(AuditLog).where(AuditLog.action == "registry.export")
                           .order_by(AuditLog.seq.desc())).scalars().first()
@@ -489,8 +498,8 @@ def test_cli_bad_input_exits_2(cohort: Cohort, tmp_path: Path,
         (["BJ-0001", "--profile", "limited", "-o", str(tmp_path / "x")], "not one patient"),
         (["--profile", "identified", "--destination", "international", "-o",
           str(tmp_path / "x")], "inside the centre only"),
-        (["--profile", "limited", "--cohort", "year=soon", "-o", str(tmp_path / "x")],
-         "year=YYYY"),
+        (["--profile", "limited", "--cohort", "hct_from=soon", "-o", str(tmp_path / "x")],
+         "must be a date"),
         (["--profile", "limited", "-o", str(tmp_path / "no" / "dir")], "no directory"),
         ([], "give PATIENT"),
     ]

@@ -21,6 +21,7 @@ from everydonor.adapters.registry import exports
 from everydonor.adapters.registry.commands import main
 from everydonor.adapters.registry.config import PseudonymKey
 from everydonor.adapters.registry.models import AuditLog
+from everydonor.adapters.registry.outcomes_data import parse_cohort
 from everydonor.adapters.registry.pooled import import_pooled, pooled_imports, pooled_records
 from everydonor.adapters.registry.store import Registry
 from everydonor.errors import InputError
@@ -76,6 +77,7 @@ def test_round_trip(source: Cohort, pool: Registry, tmp_path: Path) -> None:
         assert (rec.centre, rec.hct_year, rec.hct_number, rec.hct_type) == (
             spec.centre, spec.day0.year, 1, "allo")
         assert (rec.donor_relation, rec.donor_relationship) == ("parent", "father")
+        assert rec.donor_type == "haploidentical related"
         real = source.reg.show(spec.upn)["follow_up"]
         intervals = sorted((e["event_type"], (dt.date.fromisoformat(e["date"])
                                               - spec.day0).days) for e in real)
@@ -188,14 +190,14 @@ def test_own_centre_refused(source: Cohort, tmp_path: Path) -> None:
 
 def test_a_later_export_supersedes_patient_by_patient(source: Cohort, pool: Registry,
                                                       tmp_path: Path) -> None:
-    first = deid(source, tmp_path, "first", cohort=exports.parse_export_cohort("centre=SH"))
+    first = deid(source, tmp_path, "first", cohort=parse_cohort("centre=SH"))
     import_pooled(pool, first, actor="a", reason="r")
-    bj = deid(source, tmp_path, "bj", cohort=exports.parse_export_cohort("centre=BJ"))
+    bj = deid(source, tmp_path, "bj", cohort=parse_cohort("centre=BJ"))
     import_pooled(pool, bj, actor="a", reason="r")
     spec = SPECS[0]
     source.reg.record_event(spec.upn, "relapse", spec.day0 + dt.timedelta(days=200),
                             {"relapse_type": "haematologic"}, actor="t", reason="follow-up")
-    later = deid(source, tmp_path, "later", cohort=exports.parse_export_cohort("centre=BJ"))
+    later = deid(source, tmp_path, "later", cohort=parse_cohort("centre=BJ"))
     import_pooled(pool, later, actor="a", reason="r")
     records = pooled_records(pool)
     keys = [(r.centre, r.patient, r.hct_number) for r in records]

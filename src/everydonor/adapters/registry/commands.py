@@ -217,7 +217,8 @@ def _profile_export_text(doc: Any) -> str:
 
 def _export_profile(args: argparse.Namespace) -> int:
     """``registry export --profile …``: a cohort under an export profile (``exports.py``)."""
-    from everydonor.adapters.registry.exports import export, parse_export_cohort
+    from everydonor.adapters.registry.exports import export
+    from everydonor.adapters.registry.outcomes_data import parse_cohort
 
     if args.patient is not None:
         raise InputError("--profile exports a cohort, not one patient: leave out PATIENT (or "
@@ -225,7 +226,7 @@ def _export_profile(args: argparse.Namespace) -> int:
     if not args.output:
         raise InputError("--profile needs -o PATH (a new directory for the export)",
                          field="-o")
-    cohort = parse_export_cohort(args.cohort)
+    cohort = parse_cohort(args.cohort)
     with _registry(args) as reg:
         result = export(reg, args.profile, destination=args.destination or "local",
                         cohort=cohort, output=args.output, actor=args.user,
@@ -490,8 +491,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--destination", choices=["local", "international"],
                    help="with --profile: international leaves out patients without consent "
                    "to international transfer (default: local)")
-    p.add_argument("--cohort", metavar="FILTER", help="with --profile: centre=CODE|CODE,"
-                   "year=YYYY-YYYY,diagnosis=DX|DX (default: every live patient)")
+    p.add_argument("--cohort", metavar="FILTER", help="with --profile: the outcomes' cohort "
+                   "filter, e.g. centre=BJ,hct_from=2015-01-01,donor_type=haploidentical "
+                   "related (default: every live patient)")
     p = command("import-pooled", cmd_import_pooled, "import another centre's de-identified "
                 "export into the pooled cohort (hashes checked; a re-import refused)",
                 write=True)

@@ -25,6 +25,14 @@ many were left out and why (a count per reason, never an id). A patient is count
 the first reason that applies, in this order: research refused, research not recorded,
 international transfer refused, international transfer not recorded.
 
+The cohort is chosen with the outcomes' filter grammar (``outcomes_data.parse_cohort``:
+``centre=``, ``disease=``, ``hct_from=``/``hct_to=``, ``donor_type=``, ``hct=first|all``,
+``consent=research``): a patient is in it when its centre and disease match and one of its
+transplants meets the transplant conditions (with ``hct=first``: its first allogeneic one); the
+export then carries all of that patient's transplants and follow-up. Each transplant's
+``donor_type`` is :func:`~everydonor.outcomes.endpoints.classify_donor_type` (relation, stored
+family analysis, graft), as the endpoints and the activity table count it.
+
 The export is a new directory (``-o PATH``, refused when it exists): ``patients.csv``,
 ``transplants.csv``, ``follow_up.csv`` (UTF-8, header row, RFC 4180 quoting, text that starts
 with ``= + - @`` prefixed with ``'`` against formula injection, SR-17) and ``manifest.json``
@@ -58,7 +66,7 @@ from sqlalchemy.orm import Session
 
 from everydonor import __version__
 from everydonor.adapters.registry import audit
-from everydonor.adapters.registry.codec import canonical_json, decode, encode, sha256_hex
+from everydonor.adapters.registry.codec import canonical_json, decode, sha256_hex
 from everydonor.adapters.registry.config import PseudonymKey
 from everydonor.adapters.registry.deidentified import donor_group
 from everydonor.adapters.registry.models import (
@@ -70,8 +78,11 @@ from everydonor.adapters.registry.models import (
     Identity,
     Patient,
     Person,
+    Snapshot,
 )
+from everydonor.adapters.registry.outcomes_data import Cohort
 from everydonor.errors import InputError
+from everydonor.outcomes.endpoints import classify_donor_type
 
 FORMAT = "everydonor.export/1"
 PROFILES = ("identified", "limited", "deidentified")
@@ -86,7 +97,7 @@ NOTICE = ("Registry extract for research. Decision support only: check every ana
 
 _PATIENT_CLINICAL = ("sex", "diagnosis", "disease_status", "disease_risk", "weight_kg",
                      "height_cm", "abo", "cmv_igg")
-_DONOR = ("hct_type", "donor_role", "donor_relationship", "donor_relation", "donor_sex",
+_DONOR = ("hct_type", "donor_type", "donor_role", "donor_relationship", "donor_relation", "donor_sex",
           "donor_age")
 #: The columns of each file under each profile (golden: tests/registry/test_exports.py).
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -149,55 +160,6 @@ _SCORE_META = ("name", "score", "criteria", "citation", "confidence", "notes", "
 CODE_TEXT = re.compile(r"^[A-Za-z0-9_.+<>=/ -]{1,32}$")
 DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True, slots=True)
-class ExportCohort:
-    """Which patients an export covers: centres (codes), transplant years (any transplant with
-    day 0 in the range), diagnoses. Empty: no restriction."""
-
-    centres: tuple[str, ...] = ()
-    year_from: int | None = None
-    year_to: int | None = None
-    diagnoses: tuple[str, ...] = ()
-
-    def document(self) -> dict[str, Any]:
-        return {"centre": list(self.centres), "year_from": self.year_from,
-                "year_to": self.year_to, "diagnosis": list(self.diagnoses)}
-
-
-def parse_export_cohort(text: str | None) -> ExportCohort:
-    """``centre=BJ|SH,year=2015-2020,diagnosis=AML|ALL`` (each part optional; ``year=2019``
-    for one year)."""
-    if text is None or not text.strip():
-        return ExportCohort()
-    values: dict[str, str] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        name, value = name.strip().lower(), value.strip()
-        if not sep or name not in ("centre", "year", "diagnosis") or not value:
-            raise InputError("a cohort is centre=CODE|CODE, year=YYYY or YYYY-YYYY, "
-                             "diagnosis=DX|DX, separated by commas", field="--cohort",
-                             value=part.strip())
-        if name in values:
-            raise InputError(f"{name} given twice", field="--cohort", value=text)
-        values[name] = value
-    year_from = year_to = None
-    if "year" in values:
-        low, _, high = values["year"].partition("-")
-        try:
-            year_from, year_to = int(low), int(high or low)
-        except ValueError:
-            raise InputError("year=YYYY or year=YYYY-YYYY", field="--cohort",
-                             value=values["year"]) from None
-        if year_from > year_to:
-            raise InputError("the first year is after the last", field="--cohort",
-                             value=values["year"])
-
-    def split(key: str) -> tuple[str, ...]:
-        return tuple(v.strip() for v in values.get(key, "").split("|") if v.strip())
-
-    return ExportCohort(split("centre"), year_from, year_to, split("diagnosis"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,11 +321,41 @@ def _text(value: Any) -> str | None:
                                                            sort_keys=True, default=str)
 
 
+def _family(s: Session, ids: list[str]) -> dict[str, dict[str, str]]:
+    """Each patient's latest stored family analysis: case person id → ``hla_relation``."""
+    out: dict[str, dict[str, str]] = {}
+    if not ids:
+        return out
+    for pid, answer in s.execute(select(Snapshot.patient_id, Snapshot.answer).where(
+            Snapshot.patient_id.in_(ids), Snapshot.kind == "family")
+            .order_by(Snapshot.patient_id, Snapshot.created_at)):
+        try:
+            relatives = json.loads(answer).get("relatives") or []
+        except (ValueError, AttributeError):
+            continue
+        out[pid] = {str(r.get("id")): str(r.get("hla_relation"))
+                    for r in relatives if isinstance(r, Mapping)}
+    return out
+
+
+def _selected(cohort: Cohort, hcts: Sequence[Hct], types: Mapping[str, str]) -> bool:
+    """Whether a patient's transplants meet the cohort's transplant conditions (any of them;
+    with ``hct=first`` the first allogeneic one)."""
+    if not (cohort.hct_from or cohort.hct_to or cohort.donor_type or cohort.hct == "first"):
+        return True
+    candidates = ([h for h in hcts if h.hct_type == "allo"][:1] if cohort.hct == "first"
+                  else list(hcts))
+    return any((cohort.hct_from is None or h.day0 >= cohort.hct_from)
+               and (cohort.hct_to is None or h.day0 <= cohort.hct_to)
+               and (not cohort.donor_type or types[h.id] in cohort.donor_type)
+               for h in candidates)
+
+
 def _collect(s: Session, key: PseudonymKey, *, profile: str, destination: str,
-             cohort: ExportCohort) -> _Tables:
+             cohort: Cohort) -> _Tables:
     where: list[Any] = [Patient.deleted.is_(False)]
-    if cohort.centres:
-        where.append(Centre.code.in_(cohort.centres))
+    if cohort.centre:
+        where.append(Centre.code.in_(cohort.centre))
     patients = s.execute(select(Patient, Centre.code).join(Centre, Centre.id == Patient.centre_id)
                          .where(*where).order_by(Patient.pseudonym)).all()
     ids = [p.id for p, _ in patients]
@@ -382,23 +374,35 @@ def _collect(s: Session, key: PseudonymKey, *, profile: str, destination: str,
     persons = by_patient(Person)
     hcts = by_patient(Hct)
     events = by_patient(FollowUpEvent)
+    family = _family(s, ids)
     identified = profile == "identified"
     t = _Tables()
     for patient, code in patients:
         disease = (diseases.get(patient.id) or [None])[0]
         hct_rows = sorted(hcts.get(patient.id, []), key=lambda h: h.hct_number)
-        if cohort.diagnoses and (disease is None or disease.diagnosis not in cohort.diagnoses):
+        people = {p.id: p for p in persons.get(patient.id, [])}
+        relations = family.get(patient.id, {})
+        types = {}
+        for h in hct_rows:
+            donor = people.get(h.donor_person_id or "")
+            types[h.id] = classify_donor_type(
+                hct_type=h.hct_type, graft=h.graft, donor_role=donor.role if donor else None,
+                relationship=donor.relationship if donor else None,
+                hla_relation=relations.get(donor.case_person_id) if donor else None)
+        if cohort.disease and (disease is None or (disease.diagnosis or "").lower()
+                               not in {d.lower() for d in cohort.disease}):
             continue
-        if cohort.year_from is not None and cohort.year_to is not None and not any(
-                cohort.year_from <= h.day0.year <= cohort.year_to for h in hct_rows):
+        if not _selected(cohort, hct_rows, types):
             continue
-        reason = consent_exclusion(profile, destination, (consents.get(patient.id) or [None])[0])
+        consent = (consents.get(patient.id) or [None])[0]
+        if cohort.consent == "research" and (consent is None or consent.research is not True):
+            continue
+        reason = consent_exclusion(profile, destination, consent)
         if reason is not None:
             t.excluded[reason] += 1
             continue
         t.centres.add(code)
         t.exported.append(patient.pseudonym)
-        people = {p.id: p for p in persons.get(patient.id, [])}
         me = next((p for p in people.values() if p.role == "patient"), None)
         names: dict[str, Identity] = {}
         if profile != "deidentified" and people:
@@ -423,7 +427,6 @@ def _collect(s: Session, key: PseudonymKey, *, profile: str, destination: str,
         if profile != "deidentified":
             row["birth_date"] = ident.birth_date if ident else None
         if identified:
-            consent = (consents.get(patient.id) or [None])[0]
             row.update({"case_id": patient.case_id, "name": ident.name if ident else None,
                         "national_id": ident.national_id if ident else None,
                         "research_consent": consent.research if consent else None,
@@ -437,7 +440,8 @@ def _collect(s: Session, key: PseudonymKey, *, profile: str, destination: str,
             d_age = donor.age if donor else None
             tr: dict[str, Any] = {
                 "patient": pid, "hct_number": h.hct_number, "hct_year": h.day0.year,
-                "hct_type": h.hct_type, "donor_role": donor.role if donor else None,
+                "hct_type": h.hct_type, "donor_type": types[h.id],
+                "donor_role": donor.role if donor else None,
                 "donor_relationship": donor.relationship if donor else None,
                 "donor_relation": donor_group(h.hct_type, donor),
                 "donor_sex": donor.sex if donor else None,
@@ -534,7 +538,7 @@ def _target(path: str | Path) -> Path:
 
 
 def export(registry: Any, profile: str, *, destination: str = "local",
-           cohort: ExportCohort | None = None, output: str | Path, actor: str,
+           cohort: Cohort | None = None, output: str | Path, actor: str,
            reason: str) -> ExportResult:
     """Export the cohort under ``profile`` to the new directory ``output`` (module docstring);
     one audit entry (``registry.export``: who, profile, filters, destination, rows, files'
@@ -549,7 +553,7 @@ def export(registry: Any, profile: str, *, destination: str = "local",
         raise InputError("an identified export is for use inside the centre only: export "
                          "under 'limited' or 'deidentified' for another destination",
                          field="--destination", value=destination)
-    cohort = cohort or ExportCohort()
+    cohort = cohort or Cohort()
     target = _target(output)
     tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     renamed = False
@@ -572,7 +576,7 @@ def export(registry: Any, profile: str, *, destination: str = "local",
                 "centres": sorted(tables.centres),
                 "software": {"name": "everydonor", "version": __version__},
                 "created": ctx.now.isoformat(timespec="seconds"),
-                "filters": cohort.document(), "key_id": key_id(key),
+                "filters": cohort.describe(), "key_id": key_id(key),
                 "ids": ("registry id (UPN)" if profile == "identified" else
                         f"HMAC-SHA256(registry key, 'export', '{profile}', pseudonym), "
                         "32 hex digits"),
@@ -600,7 +604,7 @@ def export(registry: Any, profile: str, *, destination: str = "local",
                 s, now=ctx.now, actor=ctx.actor, action="registry.export",
                 object_type="export", object_id=manifest_sha, reason=ctx.reason,
                 payload={"profile": profile, "destination": destination,
-                         "filters": encode(cohort.document()), "path": str(target.resolve()),
+                         "filters": cohort.describe(), "path": str(target.resolve()),
                          "patients": len(tables.patients), "rows": rows_by_file,
                          "excluded": excluded, "manifest_sha256": manifest_sha,
                          "files": hashes, "patients_exported": sorted(tables.exported)},
@@ -619,7 +623,7 @@ def export(registry: Any, profile: str, *, destination: str = "local",
         shutil.rmtree(target if renamed else tmp, ignore_errors=True)
         raise
     return ExportResult(target, profile, destination, len(tables.patients), rows_by_file,
-                        excluded, manifest_sha, hashes, int(entry["seq"]), cohort.document())
+                        excluded, manifest_sha, hashes, int(entry["seq"]), cohort.describe())
 
 
 # -- reading an export back ---------------------------------------------------------------------

@@ -461,6 +461,8 @@ class PooledTransplant(Base):
     hct_year: Mapped[int] = mapped_column(Integer)
     day0_shifted: Mapped[dt.date] = mapped_column(Date)
     hct_type: Mapped[str] = mapped_column(String(8))
+    #: ``outcomes.endpoints.DONOR_TYPES``, as the source classified it.
+    donor_type: Mapped[str] = mapped_column(String(32))
     donor_role: Mapped[str | None] = mapped_column(String(16))
     donor_relationship: Mapped[str | None] = mapped_column(String(32))
     donor_relation: Mapped[str] = mapped_column(String(16))

@@ -27,7 +27,8 @@ not built here).
 
 Data shape (:func:`pooled_records`): one :class:`PooledRecord` per transplant of a pooled
 patient: ``centre``, ``patient`` (the source's HMAC id), ``hct_number``, ``hct_year`` (real),
-``hct_type``, ``donor_relation`` (``deidentified.DONOR_GROUPS``), ``donor_role``,
+``hct_type``, ``donor_type`` (``outcomes.endpoints.DONOR_TYPES``, as the source classified
+it), ``donor_relation`` (``deidentified.DONOR_GROUPS``), ``donor_role``,
 ``donor_relationship``, ``donor_sex``, ``donor_age``, the patient's ``sex``, ``age``,
 ``diagnosis``, ``disease_status``, ``disease_risk``, and ``events``: that transplant's
 follow-up events as :class:`PooledEvent` (``event_type``, ``day`` = days from its day 0 — the
@@ -67,6 +68,7 @@ from everydonor.adapters.registry.models import (
     PooledTransplant,
 )
 from everydonor.errors import InputError
+from everydonor.outcomes.endpoints import DONOR_TYPES
 
 _HMAC_ID = re.compile(r"^[0-9a-f]{32}$")
 _AGE = re.compile(r"^(?:[0-9]|[1-8][0-9]|90\+)$")
@@ -89,6 +91,7 @@ class PooledRecord:
     hct_number: int
     hct_year: int
     hct_type: str
+    donor_type: str
     donor_relation: str
     donor_role: str | None
     donor_relationship: str | None
@@ -236,6 +239,9 @@ def _check(export: ReadExport) -> tuple[list[dict[str, Any]], list[dict[str, Any
         hct_type = r.text("hct_type", limit=8, required=True)
         if hct_type not in ("allo", "auto"):
             raise r.fail("hct_type", "expected allo or auto")
+        donor_type = r.text("donor_type", limit=32, required=True)
+        if donor_type not in DONOR_TYPES:
+            raise r.fail("donor_type", f"expected one of {', '.join(DONOR_TYPES)}")
         relation = r.text("donor_relation", limit=16, required=True)
         if relation not in DONOR_GROUPS:
             raise r.fail("donor_relation", f"expected one of {', '.join(DONOR_GROUPS)}")
@@ -244,6 +250,7 @@ def _check(export: ReadExport) -> tuple[list[dict[str, Any]], list[dict[str, Any
             "hct_number": r.integer("hct_number", lo=1, hi=99, required=True),
             "hct_year": r.integer("hct_year", lo=1950, hi=2200, required=True),
             "day0_shifted": r.date("day0_shifted", required=True), "hct_type": hct_type,
+            "donor_type": donor_type,
             "donor_role": r.text("donor_role", limit=16),
             "donor_relationship": r.text("donor_relationship", limit=32),
             "donor_relation": relation, "donor_sex": r.text("donor_sex", limit=8),
@@ -375,7 +382,8 @@ def pooled_records(registry: Any, *, centres: list[str] | None = None) -> list[P
                 continue
             out.append(PooledRecord(
                 centre=p.centre, patient=p.patient, hct_number=t.hct_number,
-                hct_year=t.hct_year, hct_type=t.hct_type, donor_relation=t.donor_relation,
+                hct_year=t.hct_year, hct_type=t.hct_type, donor_type=t.donor_type,
+                donor_relation=t.donor_relation,
                 donor_role=t.donor_role, donor_relationship=t.donor_relationship,
                 donor_sex=t.donor_sex, donor_age=t.donor_age, sex=p.sex, age=p.age,
                 diagnosis=p.diagnosis, disease_status=p.disease_status,

@@ -63,6 +63,7 @@ def upgrade() -> None:
                     sa.Column("hct_year", sa.Integer, nullable=False),
                     sa.Column("day0_shifted", sa.Date, nullable=False),
                     sa.Column("hct_type", sa.String(8), nullable=False),
+                    sa.Column("donor_type", sa.String(32), nullable=False),
                     sa.Column("donor_role", sa.String(16)),
                     sa.Column("donor_relationship", sa.String(32)),
                     sa.Column("donor_relation", sa.String(16), nullable=False),
