@@ -258,8 +258,9 @@ def endpoint_section(data: EndpointData, request: ReportRequest,
                                                        n_causes)})
         if kind == "km":
             lr = logrank_test(time, (event > 0).astype(np.int64), labels)
-            test = {"name": "log-rank", "statistic": float(lr.statistic), "df": int(lr.df),
-                    "p": _num(lr.p)}
+            if lr.df > 0 and int(np.count_nonzero(event)) > 0:
+                test = {"name": "log-rank", "statistic": float(lr.statistic),
+                        "df": int(lr.df), "p": _num(lr.p)}
         elif gray is not None:
             res = [g for g in gray(time, event, labels) if int(g.cause) == 1]
             if res:

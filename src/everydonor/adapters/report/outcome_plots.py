@@ -226,7 +226,8 @@ def activity_plot(counts: Mapping[tuple[int, str], int], donor_types: Sequence[s
         ax.set_xticks(x)
         step = max(1, len(all_years) // 12)
         ax.set_xticklabels([str(y) if k % step == 0 else "" for k, y in enumerate(all_years)])
-        ax.set_xlim(-0.6, max(len(all_years) - 0.4, 0.6))
+        ax.set_xlim(-0.6 - max(0, 3 - len(all_years)) / 2,  # a year or two: no bar wider
+                    len(all_years) - 0.4 + max(0, 3 - len(all_years)) / 2)
         ax.set_ylim(0, max(top * 1.12, 1.0))
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel(xlabel)
