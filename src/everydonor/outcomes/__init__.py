@@ -10,24 +10,37 @@ checked in tests against lifelines, scikit-survival and statsmodels; see ARCHITE
   jittering of tied times), Aalen or delta-method variance, log-log intervals.
 * :func:`gray_test` — Gray's K-sample test of cumulative incidence per cause, optionally
   stratified (R ``cmprsk::cuminc``'s ``$Tests``).
+* :func:`cox_regression` — (cause-specific) Cox model, Breslow or Efron ties named, strata,
+  categorical covariates with a stated reference (:func:`design_matrix`) (R ``coxph``).
+* :func:`fine_gray` — Fine-Gray subdistribution hazards as an IPCW-weighted Cox model
+  (coefficients as R ``cmprsk::crr``; model-based standard errors).
 """
 
+from everydonor.outcomes.cox import CoxResult, CoxTerm, Design, Ties, cox_regression, design_matrix
 from everydonor.outcomes.cumulative_incidence import (
     CumulativeIncidenceResult,
     Variance,
     aalen_johansen,
 )
+from everydonor.outcomes.finegray import fine_gray
 from everydonor.outcomes.gray import GrayResult, gray_test
 from everydonor.outcomes.kaplan_meier import KaplanMeierResult, kaplan_meier
 from everydonor.outcomes.logrank import LogRankResult, logrank_test
 
 __all__ = [
+    "CoxResult",
+    "CoxTerm",
     "CumulativeIncidenceResult",
+    "Design",
     "GrayResult",
     "KaplanMeierResult",
     "LogRankResult",
+    "Ties",
     "Variance",
     "aalen_johansen",
+    "cox_regression",
+    "design_matrix",
+    "fine_gray",
     "gray_test",
     "kaplan_meier",
     "logrank_test",
