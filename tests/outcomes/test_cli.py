@@ -107,13 +107,6 @@ def test_cif_json_contract(capsys, bmt_csv, bmt, variance):  # type: ignore[no-u
     assert rc == 0 and "cause 2" in out and "cause 1 " not in out
 
 
-@pytest.mark.parametrize("command", ["cox", "finegray"])
-def test_not_built_yet(capsys, bmt_csv, command):  # type: ignore[no-untyped-def]
-    rc, out, err = _run(capsys, "outcomes", command, "--data", bmt_csv, "--time", "ftime",
-                        "--event", "status", "--covariate", "dis")
-    assert rc == 2 and out == "" and "not built yet" in err
-
-
 def test_cif_group_json_has_grays_test(capsys, bmt_csv, bmt):  # type: ignore[no-untyped-def]
     rc, out, _ = _run(capsys, "outcomes", "cif", "--data", bmt_csv, "--time", "ftime",
                       "--event", "status", "--group", "dis", "--at", "12")

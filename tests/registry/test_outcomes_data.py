@@ -317,3 +317,43 @@ def test_family_analysis_classifies_siblings(reg: Registry) -> None:
     assert types[p["SIB-NONE"]] == "unknown"
     matched = od.endpoint_data(reg, "os", od.parse_cohort("donor_type=matched sibling"))
     assert matched.patient == [p["SIB-ID"]]
+
+
+def test_cli_db_cox_and_finegray(reg: Registry, cohort: dict[str, str], db_url: str,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """cox/finegray on a registry endpoint: the endpoint's event is the cause modelled (1),
+    its competing events compete (finegray) or are censored (cox); same as the core on the
+    same rows."""
+    from everydonor.outcomes import cox_regression, design_matrix, fine_gray
+
+    b = Builder(reg)
+    # more deaths and relapses in both centres, so that a centre effect can be estimated
+    for k, (centre, relapse, death) in enumerate([("SH", None, 60), ("SH", 80, 150),
+                                                  ("SH", None, None), ("BJ", 40, None),
+                                                  ("SH", None, 200), ("BJ", None, 300)]):
+        upn = b.patient(f"MORE{k}", centre=centre)
+        if relapse is not None:
+            b.event(upn, "relapse", relapse, {"relapse_type": "haematologic"})
+        if death is not None:
+            b.event(upn, "death", death, {"cause": "infection"})
+        else:
+            b.event(upn, "last_contact", 500, {"vital_status": "alive"})
+    data = od.endpoint_data(reg, "nrm", od.parse_cohort(None))
+    table = data.columns()
+    design = design_matrix({"centre": table["centre"]})
+    for command, fit in (("cox", cox_regression(data.time, data.event, design, cause=1)),
+                         ("finegray", fine_gray(data.time, data.event, design, cause=1))):
+        rc, out, _ = _cli(capsys, "outcomes", command, "--db", db_url, "--endpoint", "nrm",
+                          "--covariate", "centre", "--user", "stat")
+        assert rc == 0
+        doc = json.loads(out)
+        assert doc["endpoint"]["name"] == "nrm" and doc["cause"] == 1
+        assert doc["n"] == len(data.time) and doc["events"] == fit.events
+        assert [t["term"] for t in doc["terms"]] == list(design.terms)
+        assert [t["coef"] for t in doc["terms"]] == fit.coef.tolist()
+        assert doc["excluded"]["count"] == len(data.excluded)
+        assert doc["converged"] == fit.converged
+        assert doc["infinite_terms"] == list(fit.infinite_terms)
+    rc, _, err = _cli(capsys, "outcomes", "cox", "--db", db_url, "--endpoint", "nrm",
+                      "--covariate", "ward")
+    assert rc == 2 and "no column 'ward'" in err

@@ -145,20 +145,8 @@ class CoxResult:
     lr_p: float
     iterations: int
     converged: bool
+    infinite_terms: tuple[str, ...]   # coefficients that may be infinite (R's warning)
     conf_level: float
-
-
-@dataclass(frozen=True, slots=True)
-class RiskSets:
-    """What a fit needs, per stratum: each row is an interval (start, stop] with an event flag
-    and a weight. ``at_risk_weight`` optionally rescales a row's weight at each event time (the
-    Fine-Gray IPCW weights, computed by the caller)."""
-
-    start: FloatArray
-    stop: FloatArray
-    status: IntArray
-    weight: FloatArray
-    stratum: IntArray
 
 
 def _normal_p(z: float) -> float:
@@ -225,12 +213,37 @@ def _efron_expand(st: _Stratum, ties: Ties) -> tuple[IntArray, FloatArray, Float
     return idx, frac, (st.wsum / st.d)[idx]
 
 
+def _singular(info: FloatArray, terms: Sequence[str]) -> InputError:
+    """Name what makes the information matrix singular."""
+    scale = max(float(np.max(np.abs(np.diag(info)))), 1.0)
+    empty = [terms[j] for j in range(len(terms)) if info[j, j] <= 1e-12 * scale]
+    if empty:
+        return InputError(f"no information on {', '.join(empty)}: the term does not vary among "
+                          "the patients at risk at any event time (e.g. a level with no one at "
+                          "risk when events occur); drop it or merge its level",
+                          field="--covariate", value=", ".join(empty))
+    return InputError(f"the terms {', '.join(terms)} are collinear (the information matrix is "
+                      "singular): drop or merge a term", field="--covariate",
+                      value=", ".join(terms))
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    beta: FloatArray
+    variance: FloatArray
+    loglik: float
+    loglik0: float
+    iterations: int
+    converged: bool
+    infinite: tuple[str, ...]
+
+
 def fit_risk_sets(strata: Sequence[_Stratum], x: FloatArray, weight: FloatArray,
-                  status: IntArray, ties: Ties, *, max_iter: int = 50,
-                  tolerance: float = 1e-10) -> tuple[FloatArray, FloatArray, float, float, int,
-                                                      bool]:
-    """Newton-Raphson on the (weighted) partial likelihood. Returns β, its model-based
-    covariance, log L at β and at 0, the iterations and whether it converged."""
+                  status: IntArray, ties: Ties, *, terms: Sequence[str], max_iter: int = 50,
+                  tolerance: float = 1e-10) -> _Fit:
+    """Newton-Raphson on the (weighted) partial likelihood, from β = 0 with step halving:
+    β, its model-based covariance, log L at β and at 0, the iterations, whether log L
+    converged, and the terms whose coefficient may be infinite."""
     p = x.shape[1]
     expansions = [_efron_expand(st, ties) for st in strata]
 
@@ -267,15 +280,16 @@ def fit_risk_sets(strata: Sequence[_Stratum], x: FloatArray, weight: FloatArray,
 
     beta = np.zeros(p)
     loglik0, grad, info = evaluate(beta)
+    if np.linalg.matrix_rank(info) < p:
+        raise _singular(info, terms)
     loglik = loglik0
-    converged = False
+    loglik_converged = False
+    step = np.zeros(p)
     iterations = 0
     for iterations in range(1, max_iter + 1):  # noqa: B007 (reported)
-        try:
-            step = np.linalg.solve(info, grad)
-        except np.linalg.LinAlgError as exc:
-            raise InputError("the covariates are collinear (the information matrix is "
-                             "singular): drop or merge a term", field="--covariate") from exc
+        if np.linalg.matrix_rank(info) < p:
+            break  # the information vanished on the way: a coefficient runs to infinity
+        step = np.linalg.solve(info, grad)
         new_beta = beta + step
         new_loglik, new_grad, new_info = evaluate(new_beta)
         halvings = 0
@@ -286,16 +300,22 @@ def fit_risk_sets(strata: Sequence[_Stratum], x: FloatArray, weight: FloatArray,
             halvings += 1
         change = abs(new_loglik - loglik)
         beta, loglik, grad, info = new_beta, new_loglik, new_grad, new_info
-        if change <= tolerance * max(1.0, abs(loglik)) and float(np.max(np.abs(step))) < 1e-8:
-            converged = True
+        loglik_converged = change <= tolerance * max(1.0, abs(loglik))
+        if loglik_converged and float(np.max(np.abs(step))) < 1e-8:
             break
-    try:
-        variance = np.linalg.inv(info)
-    except np.linalg.LinAlgError as exc:
-        raise InputError("the covariates are collinear (the information matrix is singular): "
-                         "drop or merge a term", field="--covariate") from exc
-    return (np.asarray(beta, dtype=np.float64), np.asarray(variance, dtype=np.float64), loglik,
-            loglik0, iterations, converged)
+    # R coxph's test for a coefficient that may be infinite (monotone likelihood): the last
+    # Newton step is not small against the coefficient (toler.inf = sqrt(1e-9))
+    tol_inf = math.sqrt(1e-9)
+    diag = np.diag(info)
+    scale = max(float(np.max(np.abs(diag))), 1.0)
+    infinite = tuple(terms[j] for j in range(p)
+                     if (abs(step[j]) > tol_inf and abs(step[j]) > tol_inf * abs(beta[j]))
+                     or diag[j] <= 1e-12 * scale)
+    variance = np.linalg.pinv(info) if infinite else np.linalg.inv(info)
+    return _Fit(beta=np.asarray(beta, dtype=np.float64),
+                variance=np.asarray(variance, dtype=np.float64), loglik=loglik,
+                loglik0=loglik0, iterations=iterations, converged=loglik_converged,
+                infinite=infinite)
 
 
 def build_stratum(rows: IntArray, *, start: FloatArray, stop: FloatArray, status: IntArray,
@@ -329,25 +349,33 @@ def check_design(design: Design, n: int) -> FloatArray:
     return x
 
 
-def summarise(*, n: int, events: int, ties: Ties, design: Design, beta: FloatArray,
-              variance: FloatArray, loglik: float, loglik0: float, iterations: int,
-              converged: bool, conf_level: float) -> CoxResult:
+def _exp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def summarise(*, n: int, events: int, ties: Ties, design: Design, fit: _Fit,
+              conf_level: float) -> CoxResult:
     """Coefficients, hazard ratios, Wald tests and intervals; the covariates were centred for
     the fit, which leaves β unchanged."""
     z = z_value(conf_level)
+    beta, variance, loglik, loglik0 = fit.beta, fit.variance, fit.loglik, fit.loglik0
     terms = []
     for j, name in enumerate(design.terms):
         se = float(math.sqrt(variance[j, j])) if variance[j, j] >= 0 else math.nan
         b = float(beta[j])
-        terms.append(CoxTerm(term=name, coef=b, hr=math.exp(b), se=se,
+        terms.append(CoxTerm(term=name, coef=b, hr=_exp(b), se=se,
                              z=b / se if se > 0 else math.nan, p=_normal_p(b / se) if se > 0
-                             else math.nan, lower=math.exp(b - z * se), upper=math.exp(b + z * se)))
+                             else math.nan, lower=_exp(b - z * se), upper=_exp(b + z * se)))
     from everydonor.outcomes.counting import chi2_sf
     lr = max(0.0, 2.0 * (loglik - loglik0))
     return CoxResult(n=n, events=events, ties=ties, terms=tuple(terms), coef=beta,
                      variance=variance, loglik=loglik, loglik_null=loglik0, lr_statistic=lr,
                      lr_df=len(design.terms), lr_p=chi2_sf(lr, len(design.terms)),
-                     iterations=iterations, converged=converged, conf_level=conf_level)
+                     iterations=fit.iterations, converged=fit.converged,
+                     infinite_terms=fit.infinite, conf_level=conf_level)
 
 
 def cox_regression(time: npt.ArrayLike, event: npt.ArrayLike, design: Design, *,
@@ -385,8 +413,6 @@ def cox_regression(time: npt.ArrayLike, event: npt.ArrayLike, design: Design, *,
     if events == 0:
         raise InputError("no events of the modelled cause: the model cannot be fitted",
                          field="--event")
-    beta, variance, loglik, loglik0, iterations, converged = fit_risk_sets(
-        groups, xc, weight, status, method)
-    return summarise(n=n, events=events, ties=method, design=design, beta=beta,
-                     variance=variance, loglik=loglik, loglik0=loglik0, iterations=iterations,
-                     converged=converged, conf_level=conf_level)
+    fit = fit_risk_sets(groups, xc, weight, status, method, terms=design.terms)
+    return summarise(n=n, events=events, ties=method, design=design, fit=fit,
+                     conf_level=conf_level)

@@ -130,9 +130,7 @@ def fine_gray(time: npt.ArrayLike, event: npt.ArrayLike, design: Design, *, caus
             g_at_events=g_before(g_times, g_values, event_times))
         groups.append(build_stratum(rows, start=start, stop=t, status=status, weight=weight, x=xc,
                                     sums=sums))
-    beta, variance, loglik, loglik0, iterations, converged = fit_risk_sets(
-        groups, xc, weight, status, method)
-    return summarise(n=n, events=events, ties=method, design=design, beta=beta,
-                     variance=variance, loglik=loglik, loglik0=loglik0, iterations=iterations,
-                     converged=converged, conf_level=conf_level)
+    fit = fit_risk_sets(groups, xc, weight, status, method, terms=design.terms)
+    return summarise(n=n, events=events, ties=method, design=design, fit=fit,
+                     conf_level=conf_level)
 

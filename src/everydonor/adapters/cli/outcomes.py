@@ -19,8 +19,6 @@ from everydonor.adapters.cli.common import NOTICE, Parser
 from everydonor.adapters.cli.outcomes_gray import GRAY_METHOD, gray_lines, gray_section
 from everydonor.errors import InputError
 
-NOT_BUILT = ("cox", "finegray")
-
 KM_METHOD = {
     "estimator": "Kaplan-Meier (product-limit)",
     "variance": "Greenwood",
@@ -257,9 +255,10 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
 
     command = args.outcomes_command
     outcomes_registry.check_source(args)  # --data FILE.csv or --db URL --endpoint NAME
-    if command in NOT_BUILT:
-        raise InputError(f"`outcomes {command}` is not built yet (km and cif are)",
-                         field="outcomes", value=command)
+    if command in ("cox", "finegray"):
+        from everydonor.adapters.cli import outcomes_regression
+
+        return outcomes_regression.run(args)
     if command == "km":
         _refuse_options(args, set())
         if args.strata and not args.group:
@@ -292,8 +291,9 @@ def register(sub: Any) -> None:
     helps = {"km": "Kaplan-Meier, Greenwood se, log-log CI, median; log-rank with --group",
              "cif": "Aalen-Johansen cumulative incidence per cause (aalen or delta variance); "
                     "Gray's test with --group",
-             "cox": "cause-specific Cox (not built yet)",
-             "finegray": "Fine-Gray subdistribution hazards (not built yet)"}
+             "cox": "Cox proportional hazards (cause-specific with --cause K), Breslow or Efron "
+                    "ties, strata, categorical covariates with a stated reference",
+             "finegray": "Fine-Gray subdistribution hazards of --cause K (others compete)"}
     from everydonor.adapters.cli import outcomes_registry
 
     for name, text in helps.items():
@@ -309,7 +309,9 @@ def register(sub: Any) -> None:
         p.add_argument("--reference", metavar="COL=LEVEL", action="append", default=[],
                        help="(cox, finegray) reference level of a categorical covariate")
         p.add_argument("--ties", choices=["breslow", "efron"], help="(cox, finegray) ties")
-        p.add_argument("--cause", type=int, metavar="K", help="(cif) report this cause only")
+        p.add_argument("--cause", type=int, metavar="K",
+                       help="(cif) report this cause only; (cox) the cause-specific hazard of "
+                       "K; (finegray) the cause modelled")
         p.add_argument("--variance", choices=["aalen", "delta"],
                        help="(cif) variance of the cumulative incidence (default aalen)")
         p.add_argument("--at", metavar="T1,T2,…", help="report at these times (default: every "
