@@ -284,12 +284,12 @@ def fit_risk_sets(strata: Sequence[_Stratum], x: FloatArray, weight: FloatArray,
         raise _singular(info, terms)
     loglik = loglik0
     loglik_converged = False
-    step = np.zeros(p)
+    step: FloatArray = np.zeros(p)
     iterations = 0
     for iterations in range(1, max_iter + 1):  # noqa: B007 (reported)
         if np.linalg.matrix_rank(info) < p:
             break  # the information vanished on the way: a coefficient runs to infinity
-        step = np.linalg.solve(info, grad)
+        step = np.asarray(np.linalg.solve(info, grad), dtype=np.float64)
         new_beta = beta + step
         new_loglik, new_grad, new_info = evaluate(new_beta)
         halvings = 0

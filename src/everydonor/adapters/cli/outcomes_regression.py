@@ -159,7 +159,7 @@ def regression_document(args: argparse.Namespace, *, time: list[float], event: l
                             + (" and a separate censoring distribution G per level"
                                if command == "finegray" else ""))
     competing = sorted({int(v) for v in e if v > 0 and cause is not None and v != cause})
-    covariate_notes = []
+    covariate_notes: list[dict[str, Any]] = []
     for name in covariates:
         if name in design.references:
             levels = [name_ for name_ in design.terms if name_.startswith(f"{name}=")]
