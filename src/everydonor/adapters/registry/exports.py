@@ -554,6 +554,10 @@ def export(registry: Any, profile: str, *, destination: str = "local",
                          "under 'limited' or 'deidentified' for another destination",
                          field="--destination", value=destination)
     cohort = cohort or Cohort()
+    if cohort.source != "local":
+        raise InputError(f"source={cohort.source}: the pooled cohort is other centres' data, "
+                         "imported for analysis here; it is never exported again (each centre "
+                         "exports its own patients)", field="cohort.source", value=cohort.source)
     target = _target(output)
     tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     renamed = False

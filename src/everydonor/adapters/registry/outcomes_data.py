@@ -16,7 +16,29 @@ hold; a value may list alternatives with ``|``. Keys:
   own day 0; a patient then counts more than once and the estimators treat the rows as
   independent). :func:`transplants` (activity) counts ``all`` unless told ``hct=first``;
 - ``consent=research``: only patients with research consent (default: every patient; exports
-  are gated by consent elsewhere, SR-14).
+  are gated by consent elsewhere, SR-14);
+- ``source=local|pooled|all``: whose transplants: ``local`` (the default: this registry's own
+  patients), ``pooled`` (the pooled cohort: other centres' de-identified exports imported with
+  ``everydonor registry import-pooled``, :mod:`.pooled`) or ``all`` (both; ``local|pooled`` says
+  the same). Each pooled row keeps its source centre in the ``centre`` column, and the
+  ``source`` column says ``local`` or ``pooled``.
+
+**The pooled cohort, honestly.** Its endpoints are derived by the same code as the local
+patients': each pooled patient's stored transplants and follow-up events (shifted dates, one
+shift per patient, so every interval from day 0 is the real one) become the same
+:class:`~everydonor.outcomes.endpoints.Course` and go through the same
+:func:`~everydonor.outcomes.endpoints.derive`. What a de-identified export does not carry is
+not guessed: a stored score keeps its result but not its inputs, so an endpoint graded from a
+stored score (aGVHD/cGVHD/GRFS from a MAGIC, Keystone or NIH score; engraftment from stored
+counts) puts that transplant in ``excluded`` with the reason; stage-level aGVHD records, NIH
+organ scores on cGVHD records and the engraftment form's dates are exported and used. Filters:
+``centre`` is the source centre; ``disease`` the diagnosis as exported; ``donor_type`` the
+source's classification (the same rule, stored with the export); ``consent=research`` holds for
+every pooled patient (a de-identified export leaves out patients without research consent,
+SR-14). The dates are shifted by up to 364 days and only the transplant's year is real, so with
+``source=pooled|all`` a period must fall on year boundaries (``hct_from`` a 1 January,
+``hct_to`` a 31 December) and is applied to the year; any other date is refused (it would be
+silently wrong for pooled rows).
 
 Example: ``centre=BJ,hct_from=2020-01-01,hct_to=2024-12-31,donor_type=haploidentical related``.
 An unknown key, a repeated key or a bad value is an :class:`~everydonor.errors.InputError`
@@ -77,10 +99,22 @@ from everydonor.outcomes.endpoints import (
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-COHORT_KEYS = ("centre", "hct_from", "hct_to", "donor_type", "disease", "hct", "consent")
+COHORT_KEYS = ("centre", "hct_from", "hct_to", "donor_type", "disease", "hct", "consent",
+               "source")
+#: ``source=``: this registry's patients, the pooled cohort, or both.
+SOURCES = ("local", "pooled", "all")
 #: Columns :meth:`EndpointData.columns` offers for ``--group``, ``--strata`` and covariates.
 GROUP_COLUMNS = ("donor_type", "centre", "hct_year", "disease", "disease_risk",
-                 "disease_status", "sex", "age_band", "graft")
+                 "disease_status", "sex", "age_band", "graft", "source")
+#: The stored scores each endpoint grades from (``_course``): a pooled record keeps their
+#: results, not their inputs, so these endpoints cannot be derived from them.
+_SCORE_NEEDS: dict[str, tuple[str, ...]] = {
+    "agvhd_2_4": (*AGVHD_GRADE_SCORES, *AGVHD_INDEX_SCORES),
+    "agvhd_3_4": (*AGVHD_GRADE_SCORES, *AGVHD_INDEX_SCORES),
+    "grfs": (*AGVHD_GRADE_SCORES, *AGVHD_INDEX_SCORES, CGVHD_SCORE),
+    "cgvhd": (CGVHD_SCORE,),
+    "neutrophil": ("neutrophil_engraftment_day",),
+    "platelet": ("platelet_engraftment_day",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +129,45 @@ class Cohort:
     disease: tuple[str, ...] = ()
     hct: str | None = None
     consent: str | None = None
+    source: str = "local"
+    #: Restricts this registry's own patients only (not the pooled cohort) to these centres:
+    #: a centre's report "with the pooled cohort" (the web page's centre scope). Not part of
+    #: the text grammar.
+    local_centre: tuple[str, ...] = ()
+
+    @property
+    def local(self) -> bool:
+        return self.source in ("local", "all")
+
+    @property
+    def pooled(self) -> bool:
+        return self.source in ("pooled", "all")
 
     def describe(self) -> dict[str, Any]:
-        return {"filter": self.text, "centre": list(self.centre) or None,
-                "hct_from": self.hct_from.isoformat() if self.hct_from else None,
-                "hct_to": self.hct_to.isoformat() if self.hct_to else None,
-                "donor_type": list(self.donor_type) or None,
-                "disease": list(self.disease) or None, "hct": self.hct or "first",
-                "consent": self.consent}
+        out = {"filter": self.text, "centre": list(self.centre) or None,
+               "hct_from": self.hct_from.isoformat() if self.hct_from else None,
+               "hct_to": self.hct_to.isoformat() if self.hct_to else None,
+               "donor_type": list(self.donor_type) or None,
+               "disease": list(self.disease) or None, "hct": self.hct or "first",
+               "consent": self.consent, "source": self.source}
+        if self.local_centre:
+            out["local_centre"] = list(self.local_centre)
+        return out
+
+
+def check_period(cohort: Cohort) -> None:
+    """With the pooled cohort, a period on year boundaries only (its dates are shifted per
+    patient; the year is real): an :class:`InputError` otherwise, saying why."""
+    if not cohort.pooled:
+        return
+    for key, day, want in (("hct_from", cohort.hct_from, (1, 1)),
+                           ("hct_to", cohort.hct_to, (12, 31))):
+        if day is not None and (day.month, day.day) != want:
+            edge = f"{day.year}-01-01" if key == "hct_from" else f"{day.year}-12-31"
+            raise _bad(f"{key}={day.isoformat()} cannot select pooled records: their dates are "
+                       "shifted per patient by up to 364 days (de-identified export) and only "
+                       f"the transplant's year is real; with source={cohort.source} give whole "
+                       f"years (e.g. {key}={edge}), or use source=local", key, day.isoformat())
 
 
 def _bad(message: str, key: str, value: str) -> InputError:
@@ -150,12 +215,19 @@ def parse_cohort(text: str | None) -> Cohort:
             if value.lower() != "research":
                 raise _bad("consent takes the value research", key, value)
             values[key] = "research"
+        elif key == "source":
+            chosen = {v.lower() for v in alternatives}
+            if not chosen <= set(SOURCES):
+                raise _bad(f"source is one of {', '.join(SOURCES)}", key, value)
+            values[key] = ("all" if "all" in chosen or len(chosen) > 1 else chosen.pop())
         else:
             values[key] = alternatives
     if values.get("hct_from") and values.get("hct_to") and values["hct_from"] > values["hct_to"]:
         raise _bad("hct_from is after hct_to", "hct_from",
                    f"{values['hct_from']} > {values['hct_to']}")
-    return Cohort(text=text.strip(), **values)
+    cohort = Cohort(text=text.strip(), **values)
+    check_period(cohort)
+    return cohort
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +235,8 @@ class TransplantRow:
     centre: str
     year: int
     donor_type: str
+    #: ``local`` (this registry's patient) or ``pooled`` (another centre's, imported).
+    source: str = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +290,23 @@ class _Patient:
     persons: dict[str, Person] = field(default_factory=dict)
     events: list[FollowUpEvent] = field(default_factory=list)
     family: dict[str, str] = field(default_factory=dict)  # case person id -> hla_relation
+    source: str = "local"
+    #: Pooled patients: what the export kept instead of persons and the family analysis —
+    #: donor type and real year per transplant id, the stored scores without their inputs per
+    #: transplant id, the patient's sex and age.
+    donor_types: dict[str, str] = field(default_factory=dict)
+    years: dict[str, int] = field(default_factory=dict)
+    withheld: dict[str, set[str]] = field(default_factory=dict)
+    sex: str | None = None
+    age: str | None = None
 
 
 def _patients_query(cohort: Cohort) -> Any:
     where: list[Any] = [Patient.deleted.is_(False)]
     if cohort.centre:
         where.append(Centre.code.in_(cohort.centre))
+    if cohort.local_centre:
+        where.append(Centre.code.in_(cohort.local_centre))
     if cohort.disease:
         where.append(func.lower(Disease.diagnosis).in_([d.lower() for d in cohort.disease]))
     if cohort.consent == "research":
@@ -267,7 +352,57 @@ def _load(s: Session, cohort: Cohort) -> list[_Patient]:
     return list(patients.values())
 
 
+def _load_pooled(s: Session, cohort: Cohort) -> list[_Patient]:
+    """The pooled cohort's patients (:func:`.pooled.pooled_rows`, one query per table) as
+    :class:`_Patient` with their shifted dates, so that :func:`_course` reads them as it reads
+    a local patient: the same intervals from day 0, the same rules. The transplants and events
+    are transient rows, never added to the session."""
+    from everydonor.adapters.registry.pooled import pooled_rows
+
+    diseases = {d.lower() for d in cohort.disease}
+    out: list[_Patient] = []
+    for rows in pooled_rows(s, centres=list(cohort.centre) or None):
+        pp = rows.patient
+        if diseases and (pp.diagnosis or "").lower() not in diseases:
+            continue
+        p = _Patient(id=f"{pp.import_id}:{pp.patient}",
+                     pseudonym=f"{pp.centre}/{pp.patient[:PSEUDONYM_CHARS]}", centre=pp.centre,
+                     diagnosis=pp.diagnosis, status=pp.disease_status, risk=pp.disease_risk,
+                     source="pooled", sex=pp.sex, age=pp.age)
+        ids: dict[int, str] = {}
+        for t in sorted(rows.transplants, key=lambda t: (t.day0_shifted, t.hct_number)):
+            hid = f"{p.id}#{t.hct_number}"
+            ids[t.hct_number] = hid
+            p.hcts.append(Hct(id=hid, patient_id=p.id, hct_number=t.hct_number,
+                              day0=t.day0_shifted, hct_type=t.hct_type))
+            p.donor_types[hid], p.years[hid] = t.donor_type, t.hct_year
+        for i, e in enumerate(sorted(rows.events, key=lambda e: (
+                e.event_date_shifted or dt.date.min, e.id))):
+            eid = ids.get(e.hct_number) if e.hct_number is not None else None
+            payload = dict(e.payload or {})
+            if e.event_type == "score" and "inputs" not in payload:
+                # the result without its inputs: the scores cannot grade it again (kept as a
+                # dated record, which it is: it counts for the follow-up)
+                if eid is not None and payload.get("score"):
+                    p.withheld.setdefault(eid, set()).add(str(payload["score"]))
+                payload = {}
+            p.events.append(FollowUpEvent(id=f"{p.id}:{e.id}", patient_id=p.id, hct_id=eid,
+                                          event_type=e.event_type,
+                                          event_date=e.event_date_shifted, position=i,
+                                          source="pooled", payload=payload))
+        out.append(p)
+    return out
+
+
+def _patients(s: Session, cohort: Cohort) -> list[_Patient]:
+    """The cohort's patients from the sources it names (local first, then pooled)."""
+    return [*(_load(s, cohort) if cohort.local else []),
+            *(_load_pooled(s, cohort) if cohort.pooled else [])]
+
+
 def _donor_type(p: _Patient, hct: Hct) -> str:
+    if p.source == "pooled":
+        return p.donor_types[hct.id]
     donor = p.persons.get(hct.donor_person_id or "")
     return classify_donor_type(
         hct_type=hct.hct_type, graft=hct.graft, donor_role=donor.role if donor else None,
@@ -281,7 +416,18 @@ def _selected(p: _Patient, cohort: Cohort, default: str) -> list[Hct]:
     return allo[:1] if (cohort.hct or default) == "first" else allo
 
 
+def _year(p: _Patient, hct: Hct) -> int:
+    """The real year of day 0 (a pooled transplant's day 0 is shifted; its year is kept)."""
+    return p.years[hct.id] if p.source == "pooled" else hct.day0.year
+
+
 def _in_cohort(p: _Patient, hct: Hct, cohort: Cohort, donor_type: str) -> bool:
+    if p.source == "pooled":  # whole years only (check_period)
+        year = _year(p, hct)
+        if (cohort.hct_from is not None and year < cohort.hct_from.year) or (
+                cohort.hct_to is not None and year > cohort.hct_to.year):
+            return False
+        return not cohort.donor_type or donor_type in cohort.donor_type
     if cohort.hct_from is not None and hct.day0 < cohort.hct_from:
         return False
     if cohort.hct_to is not None and hct.day0 > cohort.hct_to:
@@ -399,6 +545,8 @@ def endpoint_data(registry: Registry, endpoint: str, cohort: Cohort, *,
     and why; the read is audited (``outcomes.read``; actor: ``actor`` or the OS login)."""
     spec = get_endpoint(endpoint)
     used = parameters_of(endpoint, parameters)  # refuses bad parameters before reading
+    check_period(cohort)
+    pooled = 0
     times: list[float] = []
     codes: list[int] = []
     ids: list[str] = []
@@ -408,9 +556,10 @@ def endpoint_data(registry: Registry, endpoint: str, cohort: Cohort, *,
     extra: dict[str, list[str]] = {k: [] for k in GROUP_COLUMNS
                                    if k not in ("donor_type", "centre", "hct_year")}
     excluded: list[tuple[str, str]] = []
+    needs = _SCORE_NEEDS.get(endpoint, ())
     why = reason or f"outcomes analysis: {endpoint}, cohort {cohort.text or '(all)'}"
     with _audited(registry, actor, why) as (s, ctx):
-        for p in _load(s, cohort):
+        for p in _patients(s, cohort):
             hcts = _selected(p, cohort, "first")
             if not hcts:
                 excluded.append((p.pseudonym, "no allogeneic HCT recorded"))
@@ -422,6 +571,13 @@ def endpoint_data(registry: Registry, endpoint: str, cohort: Cohort, *,
                     continue
                 name = p.pseudonym if cohort.hct != "all" else \
                     f"{p.pseudonym}#{hct.hct_number}"
+                missing = sorted(set(needs) & p.withheld.get(hct.id, set()))
+                if missing:
+                    excluded.append((name, f"the pooled record keeps the result of the stored "
+                                           f"{', '.join(missing)} score, not its inputs (a "
+                                           "de-identified export drops them): the scores "
+                                           f"definitions cannot grade it for {endpoint}"))
+                    continue
                 try:
                     out = derive(endpoint, _course(p, hct), parameters)
                 except InputError as exc:
@@ -431,19 +587,25 @@ def endpoint_data(registry: Registry, endpoint: str, cohort: Cohort, *,
                 codes.append(out.event)
                 ids.append(name)
                 centres.append(p.centre)
-                years.append(hct.day0.year)
+                years.append(_year(p, hct))
                 donors.append(donor_type)
+                pooled += p.source == "pooled"
+                if p.source == "pooled":
+                    sex, age = p.sex, (None if p.age is None else
+                                       90.0 if p.age == "90+" else float(p.age))
+                else:
+                    sex = patient_row.sex if patient_row else None
+                    age = patient_row.age if patient_row else None
                 values = {"disease": p.diagnosis, "disease_risk": p.risk,
-                          "disease_status": p.status,
-                          "sex": patient_row.sex if patient_row else None,
-                          "age_band": age_band(patient_row.age if patient_row else None),
-                          "graft": hct.graft}
+                          "disease_status": p.status, "sex": sex, "age_band": age_band(age),
+                          "graft": hct.graft, "source": p.source}
                 for k, v in values.items():
                     extra[k].append("unknown" if v is None or str(v).strip() == "" else str(v))
         audit.append(s, now=ctx.now, actor=ctx.actor, action="outcomes.read",
                      object_type="cohort", object_id=cohort.text or "(all)", reason=ctx.reason,
                      payload={"endpoint": endpoint, "parameters": used,
-                              "transplants": len(times), "excluded": len(excluded)},
+                              "transplants": len(times), "excluded": len(excluded),
+                              "source": cohort.source, "pooled_transplants": pooled},
                      request_id=ctx.request_id)
     return EndpointData(
         endpoint=endpoint, time=np.asarray(times, dtype=np.float64),
@@ -459,17 +621,20 @@ def transplants(registry: Registry, cohort: Cohort, *, actor: str | None = None,
     """Every allogeneic transplant of the cohort (all of a patient's, unless ``hct=first``):
     centre, year of day 0 and donor type — the activity picture. Audited
     (``outcomes.activity``)."""
+    check_period(cohort)
     rows: list[TransplantRow] = []
     why = reason or f"transplant activity, cohort {cohort.text or '(all)'}"
     with _audited(registry, actor, why) as (s, ctx):
-        for p in _load(s, cohort):
+        for p in _patients(s, cohort):
             for hct in _selected(p, cohort, "all"):
                 donor_type = _donor_type(p, hct)
                 if _in_cohort(p, hct, cohort, donor_type):
-                    rows.append(TransplantRow(p.centre, hct.day0.year, donor_type))
+                    rows.append(TransplantRow(p.centre, _year(p, hct), donor_type, p.source))
         audit.append(s, now=ctx.now, actor=ctx.actor, action="outcomes.activity",
                      object_type="cohort", object_id=cohort.text or "(all)", reason=ctx.reason,
-                     payload={"transplants": len(rows)}, request_id=ctx.request_id)
+                     payload={"transplants": len(rows), "source": cohort.source,
+                              "pooled_transplants": sum(r.source == "pooled" for r in rows)},
+                     request_id=ctx.request_id)
     rows.sort(key=lambda r: (r.centre, r.year, r.donor_type))
     return rows
 

@@ -41,12 +41,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from everydonor.adapters.registry import audit
 from everydonor.adapters.registry.deidentified import DONOR_GROUPS
@@ -355,21 +356,58 @@ def pooled_imports(registry: Any) -> list[dict[str, Any]]:
                                                                  PooledImport.id)).scalars()]
 
 
+@dataclass(frozen=True, slots=True)
+class PooledRows:
+    """One pooled patient as stored, for the outcomes' course builder
+    (``outcomes_data``): the patient row, every transplant (with its shifted day 0) and every
+    follow-up event (with its shifted date and transplant number), from the latest import that
+    holds the patient. The shifts are one per patient, so differences of these dates are the
+    real intervals."""
+
+    patient: PooledPatient
+    transplants: tuple[PooledTransplant, ...]
+    events: tuple[PooledEvent, ...]
+
+
+def _latest(s: Session, centres: Sequence[str] | None) -> dict[tuple[str, str], PooledPatient]:
+    """(import id, patient) → the patient row of the latest import holding each (centre,
+    patient) (the supersede rule of the module docstring)."""
+    order = {x.id: i for i, x in enumerate(s.execute(
+        select(PooledImport).order_by(PooledImport.imported_at, PooledImport.id)).scalars())}
+    latest: dict[tuple[str, str], tuple[int, PooledPatient]] = {}
+    for p in s.execute(select(PooledPatient)).scalars():
+        if centres is not None and p.centre not in centres:
+            continue
+        rank = order[p.import_id]
+        key = (p.centre, p.patient)
+        if key not in latest or latest[key][0] < rank:
+            latest[key] = (rank, p)
+    return {(p.import_id, p.patient): p for _, p in latest.values()}
+
+
+def pooled_rows(s: Session, *, centres: Sequence[str] | None = None) -> list[PooledRows]:
+    """The pooled cohort's patients as stored (see :class:`PooledRows`), in (centre, patient)
+    order; one query per table, in the caller's session (so an audited read can include it)."""
+    chosen = _latest(s, centres)
+    transplants: dict[tuple[str, str], list[PooledTransplant]] = {}
+    for t in s.execute(select(PooledTransplant).order_by(PooledTransplant.id)).scalars():
+        if (t.import_id, t.patient) in chosen:
+            transplants.setdefault((t.import_id, t.patient), []).append(t)
+    events: dict[tuple[str, str], list[PooledEvent]] = {}
+    for e in s.execute(select(PooledEvent).order_by(PooledEvent.id)).scalars():
+        if (e.import_id, e.patient) in chosen:
+            events.setdefault((e.import_id, e.patient), []).append(e)
+    out = [PooledRows(p, tuple(transplants.get(k, ())), tuple(events.get(k, ())))
+           for k, p in chosen.items()]
+    out.sort(key=lambda r: (r.patient.centre, r.patient.patient))
+    return out
+
+
 def pooled_records(registry: Any, *, centres: list[str] | None = None) -> list[PooledRecord]:
     """The pooled cohort's transplants (module docstring), each patient from the latest import
     that holds it; in (centre, patient, transplant) order."""
     with registry.reading() as s:
-        order = {x.id: i for i, x in enumerate(s.execute(
-            select(PooledImport).order_by(PooledImport.imported_at, PooledImport.id)).scalars())}
-        latest: dict[tuple[str, str], tuple[int, PooledPatient]] = {}
-        for p in s.execute(select(PooledPatient)).scalars():
-            if centres is not None and p.centre not in centres:
-                continue
-            rank = order[p.import_id]
-            key = (p.centre, p.patient)
-            if key not in latest or latest[key][0] < rank:
-                latest[key] = (rank, p)
-        chosen = {(p.import_id, p.patient): p for _, p in latest.values()}
+        chosen = _latest(s, centres)
         events: dict[tuple[str, str, int | None], list[PooledEventRecord]] = {}
         for e in s.execute(select(PooledEvent).order_by(PooledEvent.id)).scalars():
             if (e.import_id, e.patient) in chosen:
