@@ -163,7 +163,7 @@ GL_ROWS: list[tuple[str, Ok | Refused]] = [
     ("^B*08:01+B*08:01", Refused("empty locus block")),
     ("A*01:01+A*02:01^^B*07:02+B*08:01", Refused("empty locus block")),
     ("A*01:01+A*02:01^ ^B*07:02+B*08:01", Refused("empty locus block")),
-    ("hla#3.58.0#", Refused("empty locus block")),
+    ("hla#3.58.0#", Refused("empty GL string after the version")),
     ("/", Refused("empty member in an allele list")),
     ("+", Refused("empty copy in a genotype")),
     ("^", Refused("empty locus block")),

@@ -8,10 +8,10 @@ Operators, from the loosest to the tightest binding::
     ~  haplotype (in phase)     A*01:01~B*08:01
     /  allele list (ambiguity)  A*01:01/A*01:02
 
-The code form ``hla#3.58.0#HLA-A*01:01+HLA-A*02:01`` (namespace ``hla``, the release, the GL
-string) is accepted and produced. Tokens are kept as text (a token may be a MAC, an XX code or
-``UUUU``); :func:`map_tokens` applies a function to every token, which is how GL strings are
-reduced.
+The code form ``hla#3.58.0#HLA-A*01:01+HLA-A*02:01`` (namespace ``hla``, the release or a
+construction date, the GL string) is accepted (read by :mod:`everydonor.hla.glsc`) and
+produced. Tokens are kept as text (a token may be a MAC, an XX code or ``UUUU``);
+:func:`map_tokens` applies a function to every token, which is how GL strings are reduced.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ _TOKEN_RE = re.compile(r"^(?:HLA-)?[A-Za-z][A-Za-z0-9]*(?:\*[A-Za-z0-9]+(?::[A-Z
 _EMPTY = {"^": "an empty locus block", "|": "an empty genotype in a genotype list",
           "+": "an empty copy in a genotype", "~": "an empty member of a haplotype",
           "/": "an empty member in an allele list"}
-_CODE_RE = re.compile(r"^(?P<ns>[a-z]+)#(?P<version>[0-9][0-9.]*)#(?P<body>.*)$", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +109,11 @@ def parse_gl(text: str) -> GlString:
     if not isinstance(text, str) or not text.strip():
         raise InvalidHlaName("empty GL string", value=str(text))
     raw = text.strip()
+    if "#" in raw:  # a GL String Code: namespace, version (release or date), checked there
+        from everydonor.hla.glsc import parse_glsc
+
+        return parse_glsc(raw).gl_string()
     version = None
-    m = _CODE_RE.match(raw)
-    if m:
-        if m.group("ns") != "hla":
-            raise InvalidHlaName(f"GL String Code namespace {m.group('ns')!r} is not 'hla'",
-                                 value=raw)
-        version, raw = m.group("version"), m.group("body")
     loci = []
     for locus_part in raw.split("^"):
         genotypes = []
