@@ -1,3 +1,4 @@
+import hashlib
 import json
 from pathlib import Path
 
@@ -105,7 +106,10 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert code == 0
     doc = json.loads(out)
     assert doc["results"][0]["output"] == "A*01:01/A*01:02"
-    assert doc["provenance"]["mac_list"].startswith("LargeMacDictionary.csv sha256:")
+    mac = doc["provenance"]["mac_list"]
+    assert mac["file"] == "LargeMacDictionary.csv" and mac["format"] == "Atlas CSV"
+    assert mac["date"] == "2020-07-11" and mac["date_from"].startswith("Timestamp column")
+    assert mac["sha256"] == hashlib.sha256(MAC_FILE.read_bytes()).hexdigest()
     monkeypatch.setenv("EVERYDONOR_IMGT_DIR", str(tmp_path / "elsewhere"))
     code, out, err = run(capsys, "hla", "reduce", "A*01:01")
     assert code == 2 and out == "" and "elsewhere" in err

@@ -93,7 +93,11 @@ def test_mac_file_formats(tmp_path: Path, macs) -> None:  # type: ignore[no-unty
     numer.write_text('"LAST UPDATED: 09/30/20"\nCODE\tSUBTYPE\n\nAB\t01/02\nAC\t01/03\n')
     assert dict(read_mac_file(numer).codes) == {"AB": "01/02", "AC": "01/03"}
     empty = tmp_path / "empty.txt"
-    empty.write_text("nothing here\n")
+    empty.write_text('"LAST UPDATED: 09/30/20"\nCODE\tSUBTYPE\n\n')
     with pytest.raises(ReferenceDataError, match="holds no codes"):
         read_mac_file(empty)
+    prose = tmp_path / "prose.txt"
+    prose.write_text("nothing here\n")
+    with pytest.raises(ReferenceDataError, match="line 1: 'nothing' is not a MAC"):
+        read_mac_file(prose)
     assert MAC_FILE.is_file()

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from everydonor.errors import InvalidHlaName, UnknownAllele, UnknownMacCode
@@ -232,16 +232,53 @@ def _allele_string_members(raw: str, locus: Locus, rest: str) -> Typing:
 
 
 @dataclass(frozen=True, slots=True)
+class MacGap:
+    """A MAC whose expansion names alleles absent from the release it was expanded under.
+
+    The code is expanded to the alleles that are there (``kept``); ``missing`` are reported, never
+    dropped silently: the MAC list is newer (or older) than the release, or an allele was renamed.
+    """
+
+    typing: str
+    code: str
+    missing: tuple[str, ...]
+    kept: tuple[str, ...]
+    release: str
+    hints: tuple[str, ...] = ()
+
+    def message(self) -> str:
+        hint = f" ({'; '.join(self.hints)})" if self.hints else ""
+        return (f"{self.typing!r}: MAC {self.code} lists {', '.join(self.missing)}, not an "
+                f"allele of IPD-IMGT/HLA {self.release}{hint}; expanded to the rest: "
+                f"{'/'.join(self.kept)}")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"typing": self.typing, "code": self.code, "missing": list(self.missing),
+                "kept": list(self.kept), "release": self.release, "message": self.message()}
+
+
+@dataclass(frozen=True, slots=True)
 class MacDictionary:
     """NMDP multiple allele codes: ``code → '/'-separated subtypes``.
 
     Generic codes list second fields only (``AB = 01/02``: ``A*01:AB`` → ``A*01:01/A*01:02``);
     allele-specific codes list whole 2-field names (``02:01/03:01``).
+
+    ``file``, ``format``, ``date`` (ISO), ``date_from`` (where the date was read) and ``sha256``
+    (of the file as given) say which list it is; :meth:`describe` is what answers record.
+    Expanding a code under a release notes its :class:`MacGap` (if any) in :meth:`gaps`.
     """
 
     codes: Mapping[str, str]
     source: str = "user-supplied"
     digest: str = "unknown"
+    file: str | None = None
+    format: str | None = None
+    date: str | None = None
+    date_from: str | None = None
+    sha256: str | None = None
+    _gaps: dict[tuple[str, str], MacGap] = field(default_factory=dict, compare=False,
+                                                 repr=False)
 
     def subtypes(self, typing: Typing) -> list[str]:
         assert typing.code is not None and typing.locus is not None
@@ -257,6 +294,34 @@ class MacDictionary:
             name = part if ":" in part else f"{typing.first_field}:{part}"
             names.append(f"{typing.locus.value}*{name}")
         return names
+
+    def note_gap(self, gap: MacGap) -> None:
+        """Remember a code expanded with alleles missing from the release (see :meth:`gaps`)."""
+        self._gaps.setdefault((gap.release, gap.typing), gap)
+
+    def gaps(self) -> list[MacGap]:
+        """Every :class:`MacGap` met so far, in the order met."""
+        return list(self._gaps.values())
+
+    def describe(self) -> dict[str, object]:
+        """Which list this is, as every answer that used it records it."""
+        return {"file": self.file, "format": self.format, "date": self.date,
+                "date_from": self.date_from, "sha256": self.sha256, "codes": len(self.codes)}
+
+
+def mac_names(typing: Typing, ref: HlaReference, macs: MacDictionary) -> list[str]:
+    """The names a MAC lists that the release knows; a :class:`MacGap` is noted on ``macs`` for
+    the others (raises :class:`UnknownMacCode` for a code the list lacks)."""
+    names = macs.subtypes(typing)
+    kept = [n for n in names if ref.expand_prefix(n)]
+    if len(kept) < len(names) and kept:
+        missing = tuple(n for n in names if n not in kept)
+        hints = tuple(f"{n}: IPD-IMGT/HLA says: {ref.deleted[n]}" for n in missing
+                      if n in ref.deleted)
+        assert typing.code is not None
+        macs.note_gap(MacGap(typing.text, typing.code, missing, tuple(kept), ref.release,
+                             hints))
+    return kept
 
 
 def expand(typing: Typing, ref: HlaReference, macs: MacDictionary | None = None) -> tuple[str, ...]:
@@ -285,7 +350,7 @@ def expand(typing: Typing, ref: HlaReference, macs: MacDictionary | None = None)
             )
         names = macs.subtypes(typing)
         out = []
-        for name in names:
+        for name in mac_names(typing, ref, macs):
             out.extend(ref.expand_prefix(name))
         if not out:
             raise UnknownAllele(

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 from everydonor.errors import EverydonorError
 from everydonor.hla.allele import allele_sort_key
-from everydonor.hla.designation import MacDictionary, Typing, TypingKind, expand, parse_typing
+from everydonor.hla.designation import (
+    MacDictionary,
+    Typing,
+    TypingKind,
+    expand,
+    mac_names,
+    parse_typing,
+)
 from everydonor.hla.reference import HlaReference, Resolution
 from everydonor.hla.serology import Antigen
 
@@ -187,7 +194,7 @@ class Reducer:
                 if self.macs is None:
                     expand(typing, self.ref, None)  # raises the "no MAC list" error
                 assert self.macs is not None
-                wanted = self.macs.subtypes(typing)
+                wanted = mac_names(typing, self.ref, self.macs)  # notes any MacGap
                 found = [names[n] for n in wanted if n in names]
                 if not found:
                     expand(typing, self.ref, self.macs)  # raises UnknownAllele, naming them

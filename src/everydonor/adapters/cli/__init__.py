@@ -21,6 +21,7 @@ from everydonor.adapters.cli import (
     donors,
     family,
     hla,
+    hml,
     outcomes,
     rank,
     registry,
@@ -34,7 +35,8 @@ from everydonor.adapters.reference.pyard import PYARD_VERSION
 from everydonor.errors import EverydonorError
 
 #: command modules, in the order their commands are listed by ``everydonor --help``
-COMMAND_MODULES = (hla, case, family, rank, treatment, score, donors, registry, outcomes, web)
+COMMAND_MODULES = (hla, hml, case, family, rank, treatment, score, donors, registry, outcomes,
+                   web)
 
 
 def version_text() -> str:
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray or extras)}")
     if extras:
         args.typings = [*getattr(args, "typings", []), *extras]
+    from everydonor.adapters.cli.common import report_mac_gaps
+
     try:
         result: int = args.func(args)
         return result
@@ -97,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        report_mac_gaps()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,6 +41,7 @@ class Context:
     def macs(self) -> MacDictionary | None:
         if self._macs is None and self.mac_file:
             self._macs = read_mac_file(self.mac_file)
+            _LOADED_MACS.append(self._macs)
         return self._macs
 
     @property
@@ -53,9 +54,30 @@ class Context:
         return {
             "software": f"everydonor {__version__}",
             "reference": f"IPD-IMGT/HLA {self.ref.release}",
-            "mac_list": self.macs.source if self.macs else None,
+            "mac_list": mac_provenance(self.macs),
             "notice": NOTICE,
         }
+
+
+#: MAC lists loaded by this process's commands (their gaps are told on stderr at the end).
+_LOADED_MACS: list[MacDictionary] = []
+
+
+def report_mac_gaps() -> None:
+    """Tell on stderr each MAC expanded with alleles absent from the release (the answers'
+    provenance lists them too: ``mac_list.warnings``)."""
+    for macs in _LOADED_MACS:
+        for gap in macs.gaps():
+            print(f"everydonor: warning: {gap.message()}", file=sys.stderr)
+    _LOADED_MACS.clear()
+
+
+def mac_provenance(macs: MacDictionary | None) -> dict[str, Any] | None:
+    """The MAC list an answer used: file, format, date (and where it was read), SHA-256, number
+    of codes, and a warning per code expanded with alleles absent from the release."""
+    if macs is None:
+        return None
+    return {**macs.describe(), "warnings": [g.message() for g in macs.gaps()]}
 
 
 def write_output(data: bytes | str, out: str | None) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import os
 import pickle
 import re
@@ -305,37 +304,9 @@ def _write_atomically(target: Path, data: bytes) -> None:
 
 
 def read_mac_file(path: Path | str, skip_codes: frozenset[str] = frozenset()) -> MacDictionary:
-    """Read an NMDP multiple-allele-code list.
+    """Read an NMDP multiple-allele-code list: NMDP ``numer.v3.txt``/``alpha.v3.txt`` (or the
+    ``numer.v3.zip`` holding it) or the Atlas CSV export; see
+    :mod:`everydonor.adapters.reference.maclist` for the layouts, the date and the digest."""
+    from everydonor.adapters.reference.maclist import read_mac_file as read
 
-    Accepts NMDP's ``numer.v3.txt``/``alpha.v3.txt`` (tab-separated ``CODE SUBTYPE`` after a
-    header) and the CSV export used by Anthony Nolan's Atlas (``Code,…,HLA,…``; ``#`` comments).
-    ``skip_codes`` drops named codes (the Atlas test file starts with a few fake ones).
-    """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ReferenceDataError(f"MAC file {str(p)!r} does not exist", value=str(p), field="mac")
-    text = p.read_text(encoding="utf-8-sig")
-    codes: dict[str, str] = {}
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    if first.startswith("Code,"):
-        reader = csv.DictReader(io.StringIO("\n".join(
-            ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))))
-        for row in reader:
-            code, hla = (row.get("Code") or "").strip(), (row.get("HLA") or "").strip()
-            if code and hla:
-                codes[code] = hla
-    else:
-        for line in text.splitlines():
-            parts = line.replace("*", " ").split()
-            if len(parts) >= 2 and parts[0].isalpha() and parts[0].isupper() and (
-                parts[1][:2].isdigit()
-            ):
-                codes[parts[0]] = parts[1]
-    for code in skip_codes:
-        codes.pop(code, None)
-    if not codes:
-        raise ReferenceDataError(
-            f"MAC file {str(p)!r} holds no codes (expected NMDP numer.v3.txt or an Atlas CSV)",
-            value=str(p), field="mac")
-    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return MacDictionary(codes, source=f"{p.name} sha256:{digest}", digest=digest)
+    return read(path, skip_codes)

@@ -97,7 +97,7 @@ class Reference:
     def provenance(self) -> dict[str, Any]:
         return {"software": f"everydonor {__version__}",
                 "reference": f"IPD-IMGT/HLA {self.release}",
-                "mac_list": self.macs.source if self.macs else None, "notice": NOTICE}
+                "mac_list": self.macs.describe() if self.macs else None, "notice": NOTICE}
 
 
 @functools.cache
