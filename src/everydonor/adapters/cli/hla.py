@@ -1,4 +1,12 @@
-"""``everydonor hla check|reduce|expand``: HLA typings against the release."""
+"""``everydonor hla check|reduce|expand``: HLA typings against the release.
+
+A typing may be a GL String Code (``hla#3.58.0#HLA-A*01:01+HLA-A*02:01``). One reported under
+another release is checked under that release when it is installed
+(``EVERYDONOR_IMGT_RELEASES``, see :mod:`everydonor.adapters.reference.releases`); otherwise it
+is read under the loaded release and its answer carries a warning naming both releases. Only a
+malformed code is refused (exit 2). ``reduce --format glsc`` writes one GL String Code per
+typing, stamped with the release the reduction was computed under.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +23,10 @@ from everydonor.adapters.cli.common import (
     NOTICE,
     Context,
 )
+from everydonor.adapters.reference.releases import Releases
 from everydonor.errors import EverydonorError, InputError
-from everydonor.hla.check import check_typing, expand_typing, reduce_typing
+from everydonor.hla.check import check_typing, code_of, expand_typing, reduce_typing
+from everydonor.hla.glsc import format_glsc
 from everydonor.hla.reference import Resolution
 
 
@@ -45,16 +55,22 @@ def _typings(args: argparse.Namespace) -> list[str]:
     return items
 
 
-def _reduce_one(ctx: Context, text: str, to: Resolution) -> dict[str, Any]:
-    return reduce_typing(text, ctx.reducer, to)
+def _reduce_one(releases: Releases, text: str, to: Resolution) -> dict[str, Any]:
+    code = code_of(text)
+    _, reducer = releases.for_version(code.release if code else None)
+    return reduce_typing(text, reducer, to)
 
 
-def _check_one(ctx: Context, text: str) -> dict[str, Any]:
-    return check_typing(text, ctx.ref, ctx.macs)
+def _check_one(releases: Releases, text: str) -> dict[str, Any]:
+    code = code_of(text)
+    ref, _ = releases.for_version(code.release if code else None)
+    return check_typing(text, ref, releases.macs)
 
 
-def _expand_one(ctx: Context, text: str) -> dict[str, Any]:
-    return expand_typing(text, ctx.ref, ctx.macs)
+def _expand_one(releases: Releases, text: str) -> dict[str, Any]:
+    code = code_of(text)
+    ref, _ = releases.for_version(code.release if code else None)
+    return expand_typing(text, ref, releases.macs)
 
 
 def _run_each(ctx: Context, items: Sequence[str],
@@ -76,14 +92,18 @@ def _run_each(ctx: Context, items: Sequence[str],
 
 def cmd_hla(args: argparse.Namespace) -> int:
     ctx = Context(args)
+    if args.format == "glsc" and args.action != "reduce":
+        raise InputError(f"--format glsc writes reductions: use it with reduce, not "
+                         f"{args.action}", field="--format", value="glsc")
     items = _typings(args)
+    releases = Releases(ctx.ref, ctx.reducer, ctx.macs)
     if args.action == "reduce":
         to = Resolution(args.to)
-        results, errors = _run_each(ctx, items, lambda c, t: _reduce_one(c, t, to))
+        results, errors = _run_each(ctx, items, lambda c, t: _reduce_one(releases, t, to))
     elif args.action == "check":
-        results, errors = _run_each(ctx, items, _check_one)
+        results, errors = _run_each(ctx, items, lambda c, t: _check_one(releases, t))
     else:
-        results, errors = _run_each(ctx, items, _expand_one)
+        results, errors = _run_each(ctx, items, lambda c, t: _expand_one(releases, t))
 
     if errors and args.action != "check":
         for exc in errors:
@@ -96,12 +116,19 @@ def cmd_hla(args: argparse.Namespace) -> int:
     if args.action == "reduce":
         document["to"] = args.to
     document["results"] = results
+    warnings = [w for r in results for w in r.get("warnings", [])]
+    if warnings:
+        document["warnings"] = warnings
     document["provenance"] = ctx.provenance()
     if args.format == "json":
         text = json.dumps(document, indent=2, ensure_ascii=False)
+    elif args.format == "glsc":
+        text = _render_glsc(results, document)
     else:
         text = _render_text(args.action, results, document)
     print(text)
+    for warning in warnings if args.format != "json" else []:
+        print(f"everydonor: warning: {warning}", file=sys.stderr)
     if errors:
         for exc in errors:
             print(f"everydonor: {exc}", file=sys.stderr)
@@ -109,8 +136,23 @@ def cmd_hla(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_glsc(results: list[dict[str, Any]], document: dict[str, Any]) -> str:
+    """One GL String Code per typing, in input order, stamped with the release each reduction was
+    computed under; ``#`` lines say what the answer is and why a typing has no code."""
+    lines = [f"# {document['provenance']['software']}, IPD-IMGT/HLA {document['release']}, "
+             f"reduce --to {document['to']} — {NOTICE}"]
+    lines += [f"# warning: {w}" for w in document.get("warnings", [])]
+    for r in results:
+        if r.get("output"):
+            lines.append(format_glsc(r["output"], r.get("release") or document["release"]))
+        else:
+            lines.append(f"# {r['input']}: no reduction ({r.get('note', '')})")
+    return "\n".join(lines)
+
+
 def _render_text(action: str, results: list[dict[str, Any]], document: dict[str, Any]) -> str:
     lines = [f"# IPD-IMGT/HLA {document['release']} — {NOTICE}"]
+    lines += [f"# warning: {w}" for w in document.get("warnings", [])]
     width = max((len(r["input"]) for r in results), default=10)
     for r in results:
         if "error" in r:
@@ -119,6 +161,8 @@ def _render_text(action: str, results: list[dict[str, Any]], document: dict[str,
             out = r.get("output") or f"(none: {r.get('note', '')})"
             note = f"   [{r['note']}]" if r.get("output") and r.get("note") else ""
             lines.append(f"{r['input']:<{width}}  →  {out}{note}")
+        elif action == "check" and r.get("valid") is None:
+            lines.append(f"{r['input']:<{width}}  kept, not checked  {r.get('note', '')}")
         elif action == "check":
             amb = "ambiguous" if r.get("ambiguous") else "unambiguous"
             lines.append(f"{r['input']:<{width}}  valid  {r.get('kind')}  {amb}")
@@ -133,10 +177,13 @@ def register(sub: Any) -> None:
     hla = sub.add_parser("hla", help="check, reduce or expand HLA typings")
     hla.add_argument("action", choices=["check", "reduce", "expand"])
     hla.add_argument("typings", nargs="*", metavar="TYPING",
-                     help="allele, allele string, MAC, XX code, G/P group, serology or GL string")
+                     help="allele, allele string, MAC, XX code, G/P group, serology, GL string "
+                     "or GL String Code (hla#3.58.0#HLA-A*01:01+HLA-A*02:01)")
     hla.add_argument("--to", choices=[r.value for r in Resolution], default=Resolution.LGX.value,
                      help="target of reduce (default lgx)")
     hla.add_argument("--file", metavar="FILE", help="read typings from FILE, one per line")
     hla.add_argument("--example", action="store_true", help="use the bundled example typings")
-    hla.add_argument("--format", choices=["json", "text"], default="json")
+    hla.add_argument("--format", choices=["json", "text", "glsc"], default="json",
+                     help="glsc (reduce only): one GL String Code per typing, "
+                     "hla#RELEASE#<reduced GL string>")
     hla.set_defaults(func=cmd_hla)
