@@ -2,7 +2,8 @@
 
     everydonor donors import FILE --store DIR [--format csv|wmda|case] [--strict]
     everydonor donors search --store DIR --patient CASE|GL [--mismatches 2]
-                             [--frequencies NAME|FILE] [--format json|text] [--limit N]
+                             [--frequencies NAME|FILE] [--format json|text|case|csv|idgl]
+                             [--limit N]
                              [--dask ADDRESS|local] [--device cpu|gpu] [-o FILE]
     everydonor donors frequencies add FILE --store DIR --name NAME [--population P]
     everydonor donors frequencies list --store DIR
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from everydonor.adapters.cli.common import NOTICE, Context, write_output
+from everydonor.adapters.cli.common import NOTICE, Context, mac_provenance, write_output
 from everydonor.errors import InputError
 
 EXIT_REJECTED_ROWS = 1
@@ -60,9 +61,12 @@ def register(sub: Any) -> None:
     srch.add_argument("--frequencies", metavar="NAME|FILE",
                       help="a frequency set installed in the store, or a file "
                       "(A~C~B~DRB1~DQB1;freq); default: the store's only set, if it has one")
-    srch.add_argument("--format", choices=["json", "text", "case"], default="json",
-                      help="json (the contract), text (a table), or case: the listed donors as "
-                      "a case file's unrelated[] entries, to add to a case")
+    srch.add_argument("--format", choices=["json", "text", "case", "csv", "idgl"],
+                      default="json",
+                      help="json (the contract), text (a table), case: the listed donors as "
+                      "a case file's unrelated[] entries, csv: one row per donor (provenance "
+                      "in '#' rows first), idgl: WMDA ID%%GL lines (provenance beside -o FILE "
+                      "as FILE.provenance.json, else on stderr)")
     srch.add_argument("--limit", type=int, metavar="N", help="show only the first N donors "
                       "(the counts still give every listed donor); text default 50")
     srch.add_argument("--dask", metavar="ADDRESS|local",
@@ -117,12 +121,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.store)
     created = not (path / "store.json").is_file()
     store = DonorStore.open(path, create=True, release=ctx.ref.release,
-                            mac_list=ctx.macs.source if ctx.macs else None)
+                            mac_list=ctx.macs.describe() if ctx.macs else None)
     update, bar = _progress(args.progress)
     try:
         report = store.import_file(args.file, ctx.reducer, fmt=args.format, strict=args.strict,
                                    partition_rows=args.partition_rows, progress=update,
-                                   mac_list=ctx.macs.source if ctx.macs else None)
+                                   mac_list=ctx.macs.describe() if ctx.macs else None)
     except BaseException:
         if created and not store.manifest.get("partitions"):
             import shutil
@@ -144,6 +148,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             lines.append(f"  records {report.records:,}: imported {report.imported:,}, "
                          f"updated {report.updated:,}, unchanged {report.unchanged:,}, "
                          f"rejected {len(report.rejected):,}")
+        lines.extend(f"  warning: {w}" for w in report.warnings)
         for r in report.rejected[:50]:
             lines.append(f"  rejected record {r.record}: donor {r.donor_id!r}, {r.field} "
                          f"{r.value!r}: {r.reason}")
@@ -207,7 +212,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             client = distributed.Client(args.dask)
         runner = dask_runner(client)
-    provenance = {**ctx.provenance(), "device": args.device,
+    provenance = {**ctx.provenance(), "store_mac_list": store.manifest.get("mac_list"),
+                  "device": args.device,
                   "executor": f"dask {args.dask}" if args.dask else "local"}
     limit = args.limit if args.limit is not None else (50 if args.format == "text" else None)
     try:
@@ -222,8 +228,15 @@ def cmd_search(args: argparse.Namespace) -> int:
             import shutil
 
             shutil.rmtree(scratch, ignore_errors=True)
+    _mac_list_warnings(run.document, ctx, store)
     if args.format == "json":
         write_output(json.dumps(run.document, indent=2, ensure_ascii=False), args.output)
+    elif args.format == "csv":
+        from everydonor.adapters.search.exchange import search_csv
+
+        write_output(search_csv(run.document), args.output)
+    elif args.format == "idgl":
+        _write_idgl(run.document, args.output)
     elif args.format == "case":
         from everydonor.adapters.search.runner import case_entries
 
@@ -234,6 +247,45 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         write_output(render_search_text(run.document, NOTICE), args.output)
     return 0
+
+
+def _mac_list_warnings(doc: dict[str, Any], ctx: Context, store: Any) -> None:
+    """The answer's warnings: MACs of this run naming alleles absent from the release, and a
+    store whose typings were expanded with another MAC list than the patient's."""
+    doc["provenance"]["mac_list"] = mac_provenance(ctx.macs)  # with the gaps met by this run
+    mine = doc["provenance"].get("mac_list") or {}
+    doc["warnings"].extend(mine.get("warnings", []))
+    theirs = store.manifest.get("mac_list")
+    theirs_sha = theirs.get("sha256") if isinstance(theirs, dict) else None
+    if theirs_sha and mine.get("sha256") and theirs_sha != mine["sha256"]:
+        doc["warnings"].append(
+            f"the store's MAC codes were expanded with MAC list {theirs.get('file')} dated "
+            f"{theirs.get('date')} (sha256 {theirs_sha[:12]}), the patient's with "
+            f"{mine.get('file')} dated {mine.get('date')} (sha256 {mine['sha256'][:12]})")
+    elif theirs and ctx.macs is None:
+        doc["warnings"].append("the store's MAC codes were expanded with a MAC list "
+                               "(store_mac_list) but this run loaded none (--mac FILE)")
+
+
+def _write_idgl(doc: dict[str, Any], output: str | None) -> None:
+    """WMDA ID%GL lines; the provenance beside them (FILE.provenance.json) or on stderr."""
+    import hashlib
+
+    from everydonor.adapters.search.exchange import idgl_provenance, search_idgl
+
+    text = search_idgl(doc["donors"])  # refuses an id the format cannot carry: nothing written
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if output is None or output == "-":
+        sidecar = idgl_provenance(doc, None, sha)
+        write_output(text.encode("utf-8"), output)
+        print("everydonor: provenance: " + json.dumps(
+            {k: sidecar[k] for k in ("sha256", "release", "frequency_set", "provenance",
+                                     "warnings", "notice")}, ensure_ascii=False),
+              file=sys.stderr)
+        return
+    sidecar = idgl_provenance(doc, Path(output).name, sha)
+    write_output(json.dumps(sidecar, indent=2, ensure_ascii=False), output + ".provenance.json")
+    write_output(text.encode("utf-8"), output)
 
 
 def _pct(x: Any) -> str:

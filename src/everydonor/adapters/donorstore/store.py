@@ -59,7 +59,7 @@ class DonorStore:
     # opening -------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: Path | str, *, create: bool = False, release: str | None = None,
-             mac_list: str | None = None) -> DonorStore:
+             mac_list: str | dict[str, Any] | None = None) -> DonorStore:
         p = Path(path).expanduser()
         manifest_path = p / "store.json"
         if not manifest_path.is_file():
@@ -198,8 +198,8 @@ class DonorStore:
     # import ---------------------------------------------------------------------------------
     def import_file(self, path: Path | str, reducer: Reducer, *, fmt: str | None = None,
                     strict: bool = False, partition_rows: int = DEFAULT_PARTITION_ROWS,
-                    progress: ProgressFn | None = None, mac_list: str | None = None
-                    ) -> ImportReport:
+                    progress: ProgressFn | None = None,
+                    mac_list: str | dict[str, Any] | None = None) -> ImportReport:
         """Import a donor file (CSV, WMDA ``ID%GL``, or a case file's ``unrelated[]``)."""
         src = Path(path).expanduser()
         if not src.is_file():
@@ -245,8 +245,10 @@ class DonorStore:
             lock.unlink(missing_ok=True)
 
     def _import(self, batches: Iterable[RawBatch], reducer: Reducer, report: ImportReport, *,
-                strict: bool, partition_rows: int, mac_list: str | None) -> ImportReport:
+                strict: bool, partition_rows: int, mac_list: str | dict[str, Any] | None
+                ) -> ImportReport:
         cat = self.catalog()
+        met = {(g.release, g.typing) for g in reducer.macs.gaps()} if reducer.macs else set()
         written: list[Path] = []
         tables: list[pa.Table] = []
         try:
@@ -266,6 +268,9 @@ class DonorStore:
             if strict and report.rejected:
                 raise RejectedRows(report)
             report.rejected.sort(key=lambda r: r.record)
+            if reducer.macs is not None:  # MACs of this file naming alleles absent from the release
+                report.warnings.extend(g.message() for g in reducer.macs.gaps()
+                                       if (g.release, g.typing) not in met)
             kept_parts, removed, updated, unchanged, new, seq = self._reconcile(new, written)
             report.updated, report.unchanged = updated, unchanged
             report.imported = (new.num_rows if new is not None else 0) - updated
@@ -300,7 +305,8 @@ class DonorStore:
                             "sha256": report.sha256, "file": report.file, "format": report.format,
                             "at": now(), "records": report.records, "imported": report.imported,
                             "updated": report.updated, "unchanged": report.unchanged,
-                            "rejected": len(report.rejected), "report": report_file}]}
+                            "rejected": len(report.rejected), "report": report_file,
+                            "mac_list": mac_list}]}
             self._commit(manifest, [*removed, *(self.path / f for f in old_dicts.values())])
             return report
         except BaseException:
