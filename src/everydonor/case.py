@@ -35,6 +35,7 @@ from typing import Any
 from everydonor.errors import EverydonorError, InputError
 from everydonor.hla.designation import Typing
 from everydonor.hla.genotype import Phenotype, phenotype_from_gl, phenotype_from_mapping
+from everydonor.hla.glsc import release_flag
 from everydonor.hla.locus import Locus, parse_locus
 
 CASE_FORMAT = "everydonor.case/1"
@@ -383,6 +384,20 @@ def check_typings(case: Case, alleles_of: Callable[[Typing], object]) -> None:
                     except EverydonorError as exc:
                         raise exc.with_context(person=person.id, role=person.role,
                                                field=where) from None
+
+
+def release_flags(case: Case, release: str) -> list[str]:
+    """A warning for each typing given as a GL String Code written under another release than
+    ``release`` (or with a construction date): it is read under ``release``, and flagged, never
+    silently re-interpreted. Each names the person, the field (locus), the code and both
+    versions."""
+    out = []
+    for person in case.people():
+        for where, code in person.hla.codes if person.hla is not None else ():
+            flag = release_flag(code, release, who=person.id, locus=where)
+            if flag:
+                out.append(flag)
+    return out
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from everydonor.case import Case, Person, Relationship, check_typings
+from everydonor.case import Case, Person, Relationship, check_typings, release_flags
 from everydonor.errors import InputError
 from everydonor.family.segregation import (
     AlleleSet,
@@ -143,7 +143,7 @@ def analyse_family(case: Case, reducer: Reducer, *, max_recombinations: int = 2)
     if patient.hla is None or not patient.hla.loci:
         raise InputError("the patient has no HLA typing", person=patient.id, field="hla")
     check_typings(case, reducer.alleles_of)  # an HLA error names the person and the field
-    warnings: list[str] = list(case.warnings)
+    warnings: list[str] = [*case.warnings, *release_flags(case, reducer.release)]
     sets = _Sets(reducer)
     loci = patient.hla.typed_loci()
     partners = sum(1 for p in case.relatives if p.relationship is Relationship.PARTNER)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from everydonor.errors import EverydonorError, InvalidHlaName
 from everydonor.hla.allele import case_hint
 from everydonor.hla.designation import Typing, TypingKind, parse_typing
+from everydonor.hla.glsc import Glsc, looks_like_glsc, parse_glsc
 from everydonor.hla.glstring import AlleleList, GlString, Haplotype, parse_gl
 from everydonor.hla.locus import LOCUS_ORDER, Locus, parse_locus
 
@@ -57,6 +58,9 @@ class Phenotype:
     person: str | None = None
     phased: bool = False
     notes: tuple[str, ...] = field(default=())
+    #: GL String Codes the typings were given as: ``(field, code)``, field ``hla.A`` or
+    #: ``hla_gl`` (their versions are compared with the loaded release by ``release_flags``).
+    codes: tuple[tuple[str, Glsc], ...] = field(default=())
 
     def typed_loci(self) -> list[Locus]:
         return [loc for loc in LOCUS_ORDER if loc in self.loci]
@@ -125,6 +129,7 @@ def phenotype_from_mapping(hla: Mapping[str, Sequence[str]], *, person: str | No
                            ) -> Phenotype:
     """From the case file's ``hla`` object: ``{"A": ["A*02:01", "A*11:01"], …}``."""
     loci: dict[Locus, tuple[LocusGenotype, ...]] = {}
+    codes: list[tuple[str, Glsc]] = []
     for name, typings in hla.items():
         locus = parse_locus(name) if isinstance(name, str) else None
         if locus is None:
@@ -132,10 +137,33 @@ def phenotype_from_mapping(hla: Mapping[str, Sequence[str]], *, person: str | No
             hint = case_hint(name) if isinstance(name, str) else ""
             raise InvalidHlaName(f"{name!r} is not a typing locus ({supported}){hint}",
                                  value=str(name), field=f"hla.{name}", person=person)
+        if looks_like_glsc(typings):
+            assert isinstance(typings, str)
+            options = _locus_from_code(locus, typings, person)
+            codes.append((f"hla.{locus.value}", parse_glsc(typings)))
+            if options:
+                loci[locus] = options
+            continue
         genotype = locus_genotype(locus, typings, person=person)
         if not genotype.untyped:
             loci[locus] = (genotype,)
-    return Phenotype(loci, person)
+    return Phenotype(loci, person, codes=tuple(codes))
+
+
+def _locus_from_code(locus: Locus, text: str, person: str | None
+                     ) -> tuple[LocusGenotype, ...]:
+    """One locus given as a GL String Code (``hla#3.58.0#HLA-A*02:01+HLA-A*11:01``)."""
+    where = f"hla.{locus.value}"
+    try:
+        sub = phenotype_from_gl(text, person=person)
+    except EverydonorError as exc:
+        raise exc.with_context(person=person, field=where) from None
+    others = [loc.value for loc in sub.loci if loc is not locus]
+    if others:
+        raise InvalidHlaName(f"the GL String Code under {where} also types "
+                             f"{', '.join(others)}: give each locus its own code, or the whole "
+                             "typing as hla_gl", value=text, field=where, person=person)
+    return sub.loci.get(locus, ())
 
 
 def phenotype_from_gl(text: str, *, person: str | None = None) -> Phenotype:
@@ -143,6 +171,7 @@ def phenotype_from_gl(text: str, *, person: str | None = None) -> Phenotype:
     and ``phased`` is set; genotype lists (``|``) become alternatives."""
     try:
         gl = parse_gl(text)
+        codes = (("hla_gl", parse_glsc(text)),) if looks_like_glsc(text) else ()
     except EverydonorError as exc:
         raise exc.with_context(person=person, field="hla_gl") from None
     loci: dict[Locus, list[LocusGenotype]] = {}
@@ -165,7 +194,7 @@ def phenotype_from_gl(text: str, *, person: str | None = None) -> Phenotype:
                 entry = locus_genotype(locus, [first.format(), second.format()], person=person)
                 if not entry.untyped:
                     loci.setdefault(locus, []).append(entry)
-    return Phenotype({k: tuple(v) for k, v in loci.items()}, person, phased)
+    return Phenotype({k: tuple(v) for k, v in loci.items()}, person, phased, codes=codes)
 
 
 def _by_locus(copy: Haplotype, text: str, person: str | None) -> dict[Locus, AlleleList]:

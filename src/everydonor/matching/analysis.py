@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from everydonor.case import Case, Person, check_typings
+from everydonor.case import Case, Person, check_typings, release_flags
 from everydonor.errors import InputError
 from everydonor.hla.genotype import Phenotype
 from everydonor.hla.kir import KIR_CONFIDENCE, KirTable, kir_ligand_mismatch_gvh, ligand_groups
@@ -102,5 +102,5 @@ def match_case(case: Case, reducer: Reducer, tce: TceTable, kir: KirTable, *,
         "donors": donors,
         "confidence": {"dpb1_tce": TCE_CONFIDENCE, "kir_ligands": KIR_CONFIDENCE},
         "dsa_positive_mfi": dsa_positive_mfi,
-        "warnings": list(case.warnings),
+        "warnings": [*case.warnings, *release_flags(case, reducer.release)],
     }

@@ -9,7 +9,10 @@ document is a record, never read back), and ``parse_case(case_document(case_rows
 
 Typings are stored verbatim (``raw``: the JSON value as written), as a GL String Code
 (``hla#3.58.0#HLA-A*02:01+HLA-A*11:01``) with the release they were read under, and reduced to
-lgx in a column of their own; the raw value is never rewritten.
+lgx in a column of their own; the raw value is never rewritten. A typing *given* as a GL String
+Code keeps that code byte for byte (``glsc``) and its own version (``release``: a release or a
+construction date), never the loaded release; it is reduced only when written under the loaded
+release.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from everydonor.adapters.registry.codec import decode, encode
 from everydonor.case import CASE_FORMAT, EXTENSION_PREFIX, Case, Person
 from everydonor.errors import EverydonorError
+from everydonor.hla.glsc import Glsc, looks_like_glsc, parse_glsc
 from everydonor.hla.glstring import parse_gl
 from everydonor.hla.locus import parse_locus
 from everydonor.hla.reduction import Reducer
@@ -133,6 +137,13 @@ def _person_rows(person: Person, raw: Mapping[str, Any], *, position: int, relea
                                          if not str(k).startswith(EXTENSION_PREFIX)):
             locus = parse_locus(str(key))
             assert locus is not None  # parse_case refused anything else
+            if looks_like_glsc(value):  # kept as given, with the version it was written under
+                given = parse_glsc(value)
+                rows.typings.append({"position": i, "locus": locus.value,
+                                     "locus_key": str(key), "raw": encode(value),
+                                     "glsc": given.text, "release": given.version,
+                                     "reduced_lgx": _reduce_code(given, reducer)})
+                continue
             texts = [str(t).strip() for t in value] if isinstance(value, list) else [str(value)]
             body = "+".join(t.removeprefix("HLA-") for t in texts)
             rows.typings.append({"position": i, "locus": locus.value, "locus_key": str(key),
@@ -141,6 +152,12 @@ def _person_rows(person: Person, raw: Mapping[str, Any], *, position: int, relea
                                  "reduced_lgx": _reduce(texts, reducer)})
     elif person.hla_field == "hla_gl":
         text = str(raw["hla_gl"])
+        if looks_like_glsc(text):
+            given = parse_glsc(text)
+            rows.typings.append({"position": 0, "locus": None, "locus_key": None,
+                                 "raw": text, "glsc": given.text, "release": given.version,
+                                 "reduced_lgx": _reduce_code(given, reducer)})
+            return _antibody_rows(person, rows)
         try:
             code = parse_gl(text).format(code=True, version=release)
         except EverydonorError:
@@ -148,6 +165,10 @@ def _person_rows(person: Person, raw: Mapping[str, Any], *, position: int, relea
         rows.typings.append({"position": 0, "locus": None, "locus_key": None,
                              "raw": text, "glsc": code, "release": release,
                              "reduced_lgx": _reduce_gl(text, reducer)})
+    return _antibody_rows(person, rows)
+
+
+def _antibody_rows(person: Person, rows: PersonRows) -> PersonRows:
     test = person.antibodies
     if test is not None:
         rows.antibody_test = {"test_date": test.test_date, "method": test.method,
@@ -156,6 +177,14 @@ def _person_rows(person: Person, raw: Mapping[str, Any], *, position: int, relea
             {"position": i, "specificity": r.specificity, "mfi": r.mfi, "c1q": r.c1q,
              "extensions": encode(dict(r.extensions))} for i, r in enumerate(test.results)]
     return rows
+
+
+def _reduce_code(code: Glsc, reducer: Reducer | None) -> str | None:
+    """The lgx reduction of a GL String Code, only under the release it was written under (a
+    code of another release, or dated, is not reduced: its derived column stays empty)."""
+    if reducer is None or code.version != reducer.ref.release:
+        return None
+    return _reduce_gl(code.gl, reducer)
 
 
 def _reduce(texts: Sequence[str], reducer: Reducer | None) -> str | None:
