@@ -20,6 +20,7 @@ from everydonor.adapters.cli import (
     case,
     donors,
     family,
+    fhir,
     hla,
     hml,
     outcomes,
@@ -36,7 +37,7 @@ from everydonor.errors import EverydonorError
 
 #: command modules, in the order their commands are listed by ``everydonor --help``
 COMMAND_MODULES = (hla, hml, case, family, rank, treatment, score, donors, registry, outcomes,
-                   web)
+                   fhir, web)
 
 
 def version_text() -> str:
