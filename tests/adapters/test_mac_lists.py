@@ -25,6 +25,7 @@ from everydonor.hla.reduction import Reducer
 from everydonor.hla.reference import Resolution
 from tests.conftest import WMDA
 
+
 def wmda_patients() -> list[str]:
     return (WMDA / "pat.txt").read_text(encoding="utf-8-sig").splitlines()
 
