@@ -88,7 +88,8 @@ def test_finegray_json_and_text(capsys, kmsurv_csv):  # type: ignore[no-untyped-
     assert rc == 0 and doc["ties"] == "breslow" and doc["competing_causes"] == [2]
     assert doc["strata"] == "fab" and "censoring distribution" in doc["provenance"]["method"][
         "strata"]
-    assert "model-based" in doc["provenance"]["method"]["se"]
+    assert "model-based" in doc["provenance"]["method"]["se"]  # strata: no sandwich
+    assert doc["se_method"] == "model-based"
     names = {1: "ALL", 2: "AML low", 3: "AML high"}
     cr = np.where(b["d2"] == 1, 1, np.where(b["d1"] == 1, 2, 0))
     core = fine_gray(b["t2"].to_numpy(float), cr,
@@ -98,6 +99,7 @@ def test_finegray_json_and_text(capsys, kmsurv_csv):  # type: ignore[no-untyped-
     rc, out, _ = _run(capsys, "outcomes", "finegray", "--data", path, "--time", "t2", "--event",
                       "cr", "--cause", "1", "--covariate", "group", "--format", "text")
     assert rc == 0 and "Fine-Gray" in out and "group=AML low" in out
+    assert "se: sandwich (Fine & Gray 1999" in out
     assert "reference 'ALL'" in out and NOTICE in out
 
 

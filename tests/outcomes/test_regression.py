@@ -119,7 +119,8 @@ def _comprisk_fit(time, event, matrix, cause):  # type: ignore[no-untyped-def]
 def test_fine_gray_equals_comprisk_on_the_bmt_data(bmt, cause):  # type: ignore[no-untyped-def]
     time, event, dis = bmt
     d = design_matrix({"dis": list(dis)})
-    ours = fine_gray(time, event, d, cause=cause)
+    ours = fine_gray(time, event, d, cause=cause, se="model")
+    assert ours.se_method == "model-based"
     ref = _comprisk_fit(time, event, d.matrix, cause)
     assert abs(ours.coef[0] - ref.coef_[0]) < 1e-6
     assert abs(ours.terms[0].se - ref.se_[0]) < 1e-6
@@ -131,7 +132,7 @@ def test_fine_gray_equals_comprisk_with_heavy_ties(tied):  # type: ignore[no-unt
     rng = np.random.default_rng(7)
     z = np.round(rng.normal(size=time.size), 3)
     d = design_matrix({"group": list(group), "z": [f"{v:.3f}" for v in z]})
-    ours = fine_gray(time, event, d, cause=1)
+    ours = fine_gray(time, event, d, cause=1, se="model")
     ref = _comprisk_fit(time, event, d.matrix, 1)
     assert np.max(np.abs(ours.coef - ref.coef_)) < 1e-6
     assert np.max(np.abs(np.array([x.se for x in ours.terms]) - ref.se_)) < 1e-6
@@ -143,7 +144,7 @@ def test_fine_gray_without_competing_events_is_the_cox_model(tied):  # type: ign
     only_one = np.where(event == 2, 0, event)
     d = design_matrix({"group": list(group)})
     for ties in ("breslow", "efron"):
-        fg = fine_gray(time, only_one, d, cause=1, ties=ties)
+        fg = fine_gray(time, only_one, d, cause=1, ties=ties, se="model")
         cox = cox_regression(time, only_one, d, cause=1, ties=ties)
         assert np.max(np.abs(fg.coef - cox.coef)) < 1e-10
         assert np.max(np.abs(fg.variance - cox.variance)) < 1e-10
@@ -210,3 +211,22 @@ def test_a_level_without_events_does_not_converge_and_says_so():
     assert r.terms[0].coef < -10 and r.terms[0].hr < 1e-4
     ok = cox_regression([1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 1, 0], d)
     assert ok.infinite_terms == () and ok.converged
+
+
+def test_fine_gray_reports_the_sandwich_where_it_applies(bmt, tied):  # type: ignore[no-untyped-def]
+    from everydonor.outcomes.finegray_variance import fine_gray_sandwich_variance
+
+    time, event, dis = bmt
+    d = design_matrix({"dis": list(dis)})
+    default = fine_gray(time, event, d, cause=1)
+    assert default.se_method == "sandwich"
+    v = fine_gray_sandwich_variance(time, event, d, cause=1, coef=default.coef)
+    assert default.terms[0].se == pytest.approx(math.sqrt(v[0, 0]), rel=1e-12)
+    assert default.terms[0].se != fine_gray(time, event, d, cause=1, se="model").terms[0].se
+    # Efron ties or strata: the sandwich is not built for them; the model-based se is used
+    t2, e2, g2, s2 = tied
+    d2 = design_matrix({"group": list(g2)})
+    assert fine_gray(t2, e2, d2, cause=1, strata=s2).se_method == "model-based"
+    assert fine_gray(t2, e2, d2, cause=1, ties="efron").se_method == "model-based"
+    with pytest.raises(InputError, match="sandwich"):
+        fine_gray(t2, e2, d2, cause=1, strata=s2, se="sandwich")

@@ -13,7 +13,7 @@ checked in tests against lifelines, scikit-survival and statsmodels; see ARCHITE
 * :func:`cox_regression` — (cause-specific) Cox model, Breslow or Efron ties named, strata,
   categorical covariates with a stated reference (:func:`design_matrix`) (R ``coxph``).
 * :func:`fine_gray` — Fine-Gray subdistribution hazards as an IPCW-weighted Cox model
-  (coefficients as R ``cmprsk::crr``; model-based standard errors).
+  (coefficients and sandwich standard errors as R ``cmprsk::crr``).
 """
 
 from everydonor.outcomes.cox import CoxResult, CoxTerm, Design, Ties, cox_regression, design_matrix
@@ -23,6 +23,7 @@ from everydonor.outcomes.cumulative_incidence import (
     aalen_johansen,
 )
 from everydonor.outcomes.finegray import fine_gray
+from everydonor.outcomes.finegray_variance import fine_gray_sandwich_variance
 from everydonor.outcomes.gray import GrayResult, gray_test
 from everydonor.outcomes.kaplan_meier import KaplanMeierResult, kaplan_meier
 from everydonor.outcomes.logrank import LogRankResult, logrank_test
@@ -41,6 +42,7 @@ __all__ = [
     "cox_regression",
     "design_matrix",
     "fine_gray",
+    "fine_gray_sandwich_variance",
     "gray_test",
     "kaplan_meier",
     "logrank_test",

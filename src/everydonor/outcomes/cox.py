@@ -147,6 +147,7 @@ class CoxResult:
     converged: bool
     infinite_terms: tuple[str, ...]   # coefficients that may be infinite (R's warning)
     conf_level: float
+    se_method: str = "model-based"   # or "sandwich" (Fine-Gray: Fine & Gray 1999 §3)
 
 
 def _normal_p(z: float) -> float:
@@ -357,7 +358,7 @@ def _exp(x: float) -> float:
 
 
 def summarise(*, n: int, events: int, ties: Ties, design: Design, fit: _Fit,
-              conf_level: float) -> CoxResult:
+              conf_level: float, se_method: str = "model-based") -> CoxResult:
     """Coefficients, hazard ratios, Wald tests and intervals; the covariates were centred for
     the fit, which leaves β unchanged."""
     z = z_value(conf_level)
@@ -375,7 +376,7 @@ def summarise(*, n: int, events: int, ties: Ties, design: Design, fit: _Fit,
                      variance=variance, loglik=loglik, loglik_null=loglik0, lr_statistic=lr,
                      lr_df=len(design.terms), lr_p=chi2_sf(lr, len(design.terms)),
                      iterations=fit.iterations, converged=fit.converged,
-                     infinite_terms=fit.infinite, conf_level=conf_level)
+                     infinite_terms=fit.infinite, conf_level=conf_level, se_method=se_method)
 
 
 def cox_regression(time: npt.ArrayLike, event: npt.ArrayLike, design: Design, *,

@@ -19,6 +19,8 @@ distribution G (Zhou et al. 2011, Biometrics 67:661-670, for stratified Fine-Gra
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import numpy.typing as npt
 
@@ -91,10 +93,13 @@ def subdistribution_risk_sums(time: FloatArray, *, competing: npt.NDArray[np.boo
 
 def fine_gray(time: npt.ArrayLike, event: npt.ArrayLike, design: Design, *, cause: int,
               ties: Ties | str = Ties.BRESLOW, strata: npt.ArrayLike | None = None,
-              conf_level: float = 0.95) -> CoxResult:
+              se: str | None = None, conf_level: float = 0.95) -> CoxResult:
     """Subdistribution hazard ratios for ``cause``; every other non-zero event competes.
 
-    ``ties`` defaults to Breslow, which is what ``cmprsk::crr`` uses.
+    ``ties`` defaults to Breslow, which is what ``cmprsk::crr`` uses. ``se``: ``"sandwich"``
+    (Fine & Gray 1999 §3, what crr and SAS PHREG print: needs Breslow ties and no strata),
+    ``"model"`` (the weights taken as known), or None — the sandwich where it applies, else
+    model-based; the result's ``se_method`` says which.
 
     >>> from everydonor.outcomes.cox import design_matrix
     >>> d = design_matrix({"x": ["0", "1", "0", "1", "0", "1", "1", "0"]})
@@ -131,6 +136,21 @@ def fine_gray(time: npt.ArrayLike, event: npt.ArrayLike, design: Design, *, caus
         groups.append(build_stratum(rows, start=start, stop=t, status=status, weight=weight, x=xc,
                                     sums=sums))
     fit = fit_risk_sets(groups, xc, weight, status, method, terms=design.terms)
-    return summarise(n=n, events=events, ties=method, design=design, fit=fit,
-                     conf_level=conf_level)
+    sandwich_applies = method is Ties.BRESLOW and strata is None
+    if se not in (None, "sandwich", "model"):
+        raise InputError(f"se must be 'sandwich' or 'model', got {se!r}", field="se",
+                         value=str(se))
+    if se == "sandwich" and not sandwich_applies:
+        raise InputError("the Fine-Gray sandwich variance is built for Breslow ties and one "
+                         "censoring distribution (no strata): use the model-based se",
+                         field="se", value=se)
+    if se == "model" or not sandwich_applies or fit.infinite:
+        return summarise(n=n, events=events, ties=method, design=design, fit=fit,
+                         conf_level=conf_level)
+    from everydonor.outcomes.finegray_variance import fine_gray_sandwich_variance
+
+    variance = fine_gray_sandwich_variance(t, e, design, cause=cause, coef=fit.beta)
+    return summarise(n=n, events=events, ties=method, design=design,
+                     fit=dataclasses.replace(fit, variance=variance), conf_level=conf_level,
+                     se_method="sandwich")
 

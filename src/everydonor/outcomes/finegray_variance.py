@@ -43,7 +43,7 @@ def fine_gray_sandwich_variance(time: npt.ArrayLike, event: npt.ArrayLike, desig
     >>> from everydonor.outcomes import design_matrix, fine_gray
     >>> d = design_matrix({"x": ["0", "1", "0", "1", "0", "1", "1", "0"]})
     >>> t, e = [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 1, 0, 2, 1, 1, 0]
-    >>> fit = fine_gray(t, e, d, cause=1)
+    >>> fit = fine_gray(t, e, d, cause=1, se="model")
     >>> v = fine_gray_sandwich_variance(t, e, d, cause=1, coef=fit.coef)
     >>> round(float(v[0, 0]) ** 0.5, 4), round(fit.terms[0].se, 4)
     (0.9083, 1.0044)

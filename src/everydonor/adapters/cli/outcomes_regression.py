@@ -37,8 +37,8 @@ FINEGRAY_METHOD = {
                  "94:496), as an IPCW-weighted Cox model (Geskus 2011, Biometrics 67:39): "
                  "competing failures stay in the risk set weighted G(t-)/G(T-), G the "
                  "Kaplan-Meier of the censoring distribution; coefficients as R cmprsk::crr",
-    "se": "model-based (the weights taken as known), not the sandwich variance cmprsk::crr "
-          "prints: the two are usually close but differ (see ARCHITECTURE.md, Outcomes)",
+    "se": "sandwich (Fine & Gray 1999 §3, with the term for the estimated censoring "
+          "distribution): what cmprsk::crr and SAS PHREG print",
     "p": "two-sided Wald test",
     "interval": "95% exp(coef ± 1.96·se)",
     "caveat": "subdistribution hazard ratios describe the cumulative incidence, not the rate "
@@ -151,6 +151,11 @@ def regression_document(args: argparse.Namespace, *, time: list[float], event: l
         assert cause is not None
         fit = fine_gray(t, e, design, cause=cause, ties=ties, strata=s)
         method = dict(FINEGRAY_METHOD)
+        if fit.se_method != "sandwich":
+            method["se"] = ("model-based (the weights taken as known): the Fine-Gray sandwich "
+                            "is built for Breslow ties without strata" + (
+                                "; a coefficient may be infinite" if fit.infinite_terms
+                                else "") + " — not what cmprsk::crr prints")
     method["ties"] = {"breslow": "Breslow", "efron": "Efron"}[ties] + (
         " (R coxph's default)" if ties == "efron" else " (cmprsk::crr's)"
         if command == "finegray" else "")
@@ -174,6 +179,7 @@ def regression_document(args: argparse.Namespace, *, time: list[float], event: l
         "cause": cause, "competing_causes": competing if command == "finegray" else None,
         "censored_causes": competing if command == "cox" else None,
         "strata": args.strata, "n": fit.n, "events": fit.events, "ties": fit.ties.value,
+        "se_method": fit.se_method,
         "terms": [{"term": x.term, "coef": x.coef, "hr": x.hr, "se": _num(x.se),
                    "z": _num(x.z), "p": _num(x.p), "lower": _num(x.lower),
                    "upper": _num(x.upper)} for x in fit.terms],
