@@ -114,6 +114,9 @@ class ReportRequest:
     endpoints: tuple[str, ...] = REPORT_ENDPOINTS
     at: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     group_by_donor_type: bool = True
+    #: Include the pooled cohort (other centres' imported de-identified exports, cohort
+    #: ``source=all``): ``centre`` then narrows this registry's own patients only.
+    pooled: bool = False
 
     def times(self, endpoint: str) -> tuple[float, ...]:
         return tuple(self.at.get(endpoint) or DEFAULT_TIMES.get(endpoint, (100, 365, 730)))
@@ -123,7 +126,7 @@ class ReportRequest:
                 "from": self.date_from.isoformat() if self.date_from else None,
                 "to": self.date_to.isoformat() if self.date_to else None,
                 "cohort": self.cohort, "donor_type": self.donor_type,
-                "endpoints": list(self.endpoints),
+                "pooled": self.pooled, "endpoints": list(self.endpoints),
                 "at": {k: list(v) for k, v in sorted(self.at.items())}}
 
 
@@ -228,7 +231,9 @@ def _selected(data: EndpointData, request: ReportRequest) -> npt.NDArray[np.bool
     n = len(data.patient)
     keep = np.ones(n, dtype=bool)
     if request.centre is not None:
-        keep &= np.array([c == request.centre for c in data.centre], dtype=bool)
+        sources = data.extra.get("source") or ["local"] * n
+        keep &= np.array([c == request.centre or (request.pooled and s == "pooled")
+                          for c, s in zip(data.centre, sources, strict=True)], dtype=bool)
     if request.donor_type is not None:
         keep &= np.array([d == request.donor_type for d in data.donor_type], dtype=bool)
     return keep
@@ -301,7 +306,8 @@ def compute_report(sections: Sequence[EndpointData], transplants: Sequence[Trans
                    ) -> dict[str, Any]:
     """The report's numbers from the endpoint data and the transplants (no registry access)."""
     gray = _gray()
-    selected = [t for t in transplants if (request.centre is None or t.centre == request.centre)
+    selected = [t for t in transplants if (request.centre is None or t.centre == request.centre
+                                           or (request.pooled and t.source == "pooled"))
                 and (request.donor_type is None or t.donor_type == request.donor_type)]
     endpoints = [endpoint_section(d, request, gray) for d in sections]
     patients = set()
@@ -312,6 +318,8 @@ def compute_report(sections: Sequence[EndpointData], transplants: Sequence[Trans
             "software": f"everydonor {__version__}", "notice": NOTICE,
             "data_as_of": data_as_of, "audit_head": audit_head,
             "patients": len(patients), "activity": activity_table(selected),
+            "pooled_centres": sorted({t.centre for t in selected
+                                      if getattr(t, "source", "local") == "pooled"}),
             "endpoints": endpoints, "skipped": list(skipped),
             "methods": dict(METHODS), "citations": list(CITATIONS),
             "gray_available": gray is not None}
@@ -473,7 +481,17 @@ def cohort_of(request: ReportRequest) -> Cohort:
     if request.date_from and request.date_to and request.date_from > request.date_to:
         raise InputError(f"--from {request.date_from} is after --to {request.date_to}",
                          field="--from", value=request.date_from.isoformat())
-    return dataclasses.replace(cohort, **changes) if changes else cohort
+    if request.pooled:
+        if cohort.source != "local":
+            raise InputError("the pooled cohort is asked for twice (the choice and the cohort "
+                             "filter's source=): give it once", field="pooled",
+                             value=str(request.cohort))
+        changes["source"] = "all"
+        if "centre" in changes:  # the centre's own patients, and the whole pooled cohort
+            changes["local_centre"] = changes.pop("centre")
+    cohort = dataclasses.replace(cohort, **changes) if changes else cohort
+    outcomes_data.check_period(cohort)
+    return cohort
 
 
 def report_document(registry: Any, request: ReportRequest, *, actor: str,

@@ -60,7 +60,7 @@ async def stats_json(request: Request) -> Response:
 
 TITLE = N_("Outcomes")
 #: The form's fields (query parameters); every one is optional.
-OUTCOME_FIELDS = ("centre", "from", "to", "donor_type", "endpoint", "cohort")
+OUTCOME_FIELDS = ("centre", "from", "to", "donor_type", "endpoint", "cohort", "pooled")
 
 
 def _outcome_form(request: Request) -> dict[str, str]:
@@ -92,9 +92,15 @@ def _outcome_request(request: Request, form: dict[str, str], *, pdf: bool) -> An
         raise InputError(f"unknown endpoint (endpoints: {', '.join(REPORT_ENDPOINTS)}, all)",
                          field="endpoint", value=endpoint)
     endpoints = REPORT_ENDPOINTS if pdf or endpoint == "all" else (endpoint,)
+    if form["pooled"] not in ("", "1"):
+        raise InputError("pooled is 1 (include the pooled cohort) or absent", field="pooled",
+                         value=form["pooled"])
+    # the pooled cohort (other centres' imported de-identified exports) is the registry's, not
+    # a centre's: with it, the centre scope narrows the registry's own patients only
     return ReportRequest(centre=centre, date_from=parse_date(form["from"], "from"),
                          date_to=parse_date(form["to"], "to"), cohort=form["cohort"] or None,
-                         donor_type=form["donor_type"] or None, endpoints=endpoints)
+                         donor_type=form["donor_type"] or None, endpoints=endpoints,
+                         pooled=form["pooled"] == "1")
 
 
 def _outcome_document(request: Request, report: Any, action: str) -> dict[str, Any]:
