@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cohort", metavar="FILTER", help="(--db) comma-separated conditions, e.g. "
                    "'centre=BJ,hct_from=2020-01-01,hct_to=2024-12-31,donor_type=haploidentical "
                    "related'; keys: centre, hct_from, hct_to, donor_type, disease, hct "
-                   "(first|all), consent (research)")
+                   "(first|all), consent (research), source (local|pooled|all; default local: "
+                   "pooled = other centres' imported de-identified exports)")
     p.add_argument("--endpoint", metavar="NAME", choices=list(ENDPOINTS),
                    help=f"(--db) one of: {', '.join(ENDPOINTS)}")
     p.add_argument("--horizon", type=int, metavar="DAYS",
