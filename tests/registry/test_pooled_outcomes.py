@@ -286,6 +286,8 @@ def test_cli_pooled_analysis_equals_the_analysis_on_both_centres_rows(
     _close(pooled["groups"], direct["groups"])
     _close(pooled[test], direct[test])
     assert pooled["cohort"]["source"] == "all"
+    assert {k: v for k, v in pooled["sources"].items() if k != "note"} == {
+        "local": len(b_rows.time), "pooled": len(a_rows.time), "pooled_centres": ["BJ", "SH"]}
     assert pooled["n_transplants"] == len(a_rows.time) + len(b_rows.time)
     excluded_a = [x for x in od.endpoint_data(centres.a, endpoint, od.parse_cohort(None)).excluded
                   if centres.upn[x[0]] != "REFUSED"]

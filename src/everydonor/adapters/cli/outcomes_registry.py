@@ -155,6 +155,15 @@ def annotate(document: dict[str, Any], source: RegistrySource) -> dict[str, Any]
            "cohort": source.cohort.describe(),
            "excluded": source.data.exclusion_summary(),
            "n_transplants": len(source.data.time)}
+    if source.cohort.pooled:  # which rows are this registry's, which the pooled cohort's
+        kinds = source.data.extra.get("source") or []
+        out["sources"] = {
+            "local": kinds.count("local"), "pooled": kinds.count("pooled"),
+            "pooled_centres": sorted({c for c, k in zip(source.data.centre, kinds, strict=True)
+                                      if k == "pooled"}),
+            "note": "pooled = other centres' de-identified exports imported here (registry "
+                    "import-pooled); endpoints derived by the same definitions from their "
+                    "intervals; only their HCT year is real"}
     out.update({k: v for k, v in document.items() if k not in ("command", "data")})
     out["time_unit"] = "days from day 0 of the transplant (derived from the stored dates)"
     out["event_codes"] = {str(k): v for k, v in {0: "censored",
@@ -169,6 +178,10 @@ def render_header(document: dict[str, Any]) -> str:
     lines = [f"Endpoint {e['name']}: {e['definition']}",
              f"Registry {document['db']}, cohort {document['cohort']['filter'] or '(all)'}: "
              f"{document['n_transplants']} transplants; event codes: {codes}",
+             *([f"Sources: {document['sources']['local']} local, "
+                f"{document['sources']['pooled']} pooled (centres "
+                f"{', '.join(document['sources']['pooled_centres']) or 'none'})"]
+               if "sources" in document else []),
              f"Excluded: {x['count']}" + ("" if not x["count"] else " — " + "; ".join(
                  f"{n}× {r}" for r, n in x["reasons"].items()))]
     return "\n".join(lines)
