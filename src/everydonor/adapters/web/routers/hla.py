@@ -7,6 +7,10 @@ code), and ambiguous — a *result* (``ambiguous: N alleles``), never an error.
 
 :func:`check_typing` is also what the patient forms run on save, so a value the live check
 accepts is a value the save accepts.
+
+A GL String Code (``hla#3.58.0#HLA-A*02:01+HLA-A*11:01``) is accepted where a GL string is; one
+written under another release, or with a construction date, is accepted with a warning naming
+both versions (the save keeps it verbatim with its version); a malformed one is refused (422).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from everydonor.errors import (
     UnknownMacCode,
 )
 from everydonor.hla.designation import expand, parse_typing
+from everydonor.hla.glsc import looks_like_glsc, parse_glsc, release_flag
 from everydonor.hla.glstring import is_gl_string, parse_gl
 from everydonor.hla.locus import parse_locus
 from everydonor.hla.reference import Resolution
@@ -84,7 +89,7 @@ def check_typing(reference: Any, locus: str | None, value: str) -> dict[str, Any
             if parsed is None:
                 raise InvalidHlaName(f"{locus!r} is not a locus", value=locus, field="locus")
             wanted = parsed.value
-        if wanted is not None and is_gl_string(text):
+        if wanted is not None and is_gl_string(text) and not looks_like_glsc(text):
             raise InvalidHlaName(f"{text!r} holds a GL string operator: enter one typing per "
                                  "box (or the whole genotype in the GL string field)",
                                  value=text, locus=wanted)
@@ -103,6 +108,12 @@ def check_typing(reference: Any, locus: str | None, value: str) -> dict[str, Any
     else:
         out.update({"kind": "gl_string", "ambiguous": any(p["ambiguous"] for p in parts),
                     "parts": parts, "alleles": sum(p["alleles"] for p in parts)})
+    if looks_like_glsc(text):  # well formed (parse_gl read it): kept with its version
+        code = parse_glsc(text)
+        out["glsc"] = {"namespace": code.namespace, "version": code.version}
+        flag = release_flag(code, release)
+        if flag:
+            out["warnings"] = [flag]
     return out
 
 

@@ -36,6 +36,7 @@ from everydonor.case import (
 )
 from everydonor.errors import EverydonorError, InputError
 from everydonor.hla.designation import parse_typing
+from everydonor.hla.glsc import looks_like_glsc
 from everydonor.hla.locus import parse_locus
 
 router = APIRouter(include_in_schema=False)
@@ -326,11 +327,13 @@ def apply_person(person: dict[str, Any], values: dict[str, str], *, is_patient: 
     if hla:
         stored = person.get("hla")
         old: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
-        wanted: dict[str, list[str]] = {}
+        wanted: dict[str, list[str] | str] = {}
         for locus_name in LOCI:
             a = values[f"hla_{locus_name}_1"].strip()
             b = values[f"hla_{locus_name}_2"].strip()
-            if a and b:
+            if a and not b and looks_like_glsc(a):  # the locus as one GL String Code, verbatim
+                wanted[locus_name] = a
+            elif a and b:
                 wanted[locus_name] = [a, b]
             elif a or b:
                 key = f"hla_{locus_name}_2" if a else f"hla_{locus_name}_1"
