@@ -298,7 +298,7 @@ def _typing(typing: Any, t_index: int, sid: str, name: str) -> list[HmlTyping]:
     for cs in children(typing, "consensus-sequence"):
         for b in children(cs, "consensus-sequence-block"):
             blocks += 1
-            variants += sum(1 for v in b.iter(etree.Element) if local(v) == "variant")
+            variants += sum(1 for _ in b.iter("{*}variant"))
     out = []
     assignments = list(children(typing, "allele-assignment"))
     for a_index, aa in enumerate(assignments, 1):
