@@ -184,22 +184,30 @@ def read_bundle(doc: Any, *, sha256: str = "") -> ReadBundle:
         warnings.extend(notes)
         subject = r.get("subject")
         reference = subject.get("reference") if isinstance(subject, Mapping) else None
-        if reference is not None:
-            target = by_ref.get(str(reference))
-            if target is None or target[1].get("resourceType") != "Patient":
-                raise InputError(f"{at}: subject {reference!r} is not a Patient of this bundle",
-                                 field="subject.reference", value=str(reference))
+        target = by_ref.get(str(reference)) if reference is not None else None
+        if patients and (target is None or target[1].get("resourceType") != "Patient"):
+            raise InputError(f"{at}: subject {reference!r} is not a Patient of this bundle "
+                             "(whose typing is it?)", field="subject.reference",
+                             value=str(reference))
+        if target is not None:
             owner = persons[id(target[1])]
-        elif patients:
-            raise InputError(f"{at}: a genotype without a subject in a bundle with Patient "
-                             "resources (whose typing is it?)", field="subject",
-                             value=repr(subject))
         else:
             if lone is None:
                 lone = ReadPerson("(no subject)", "patient")
                 warnings.append("no Patient in the bundle: every genotype read as the "
-                                "patient's")
+                                "patient's" + (f" (subject {reference!r} is not in it)"
+                                               if reference else ""))
             owner = lone
+        if not loci:
+            from everydonor.adapters.fhir.export import gene_of
+
+            loci = gene_of(parse_glsc(code).gl)
+            if not loci:
+                raise InputError(f"{at}: no geneStudied component and no locus in the GL "
+                                 "String Code", field="component", value=code)
+            warnings.append(f"{at}: no geneStudied component (the nmdp-hla-genotype profile "
+                            f"requires one); locus read from the allele names: "
+                            f"{', '.join('HLA-' + x for x in loci)}")
         ext = _case_typing(r)
         owner.typings.append(ReadTyping(
             code, loci, at, field=ext.get("field"), part=int(ext.get("part", 0)),
