@@ -469,3 +469,47 @@ def test_check_bundle_refuses_a_loinc_code_it_does_not_own() -> None:
         {"fullUrl": "urn:uuid:0", "resource": copy.deepcopy(MATCHSYNC_OBSERVATION)}]}
     with pytest.raises(InputError, match="LOINC 57290-9"):
         check_bundle(bundle)
+
+
+def test_hla_gl_typing_split_per_locus_and_joined_back(registry: Registry, other_db_url: str,
+                                                       reducer: Any, tmp_path: Path) -> None:
+    gl = "A*01:01+A*02:01^B*08:01~C*07:01+B*07:02~C*07:02"
+    registry.add_case({"format": "everydonor.case/1", "as_of": "2026-01-01",
+                       "patient": {"id": "P", "sex": "female", "hla_gl": gl},
+                       "relatives": [{"id": "F", "relationship": "father",
+                                      "hla": {"A": ["A*01:01", "A*03:01"]}}]},
+                      actor="t", upn="GL-1")
+    registry.set_consent("GL-1", research=True, international_transfer=None,
+                         consent_date=None, scope=None, actor="t", reason="c")
+    registry.add_snapshot("GL-1", "plan", {
+        "regimen": {"id": "beijing-mac-malignancy", "version": "1"}, "day0": "2026-02-01",
+        "orders": [{"phase": "conditioning", "drug": "busulfan", "date": "2026-01-25"},
+                   {"phase": "conditioning", "drug": "busulfan", "date": "2026-01-27"},
+                   {"phase": "gvhd_prophylaxis", "drug": "ciclosporin", "date": "2026-01-23"},
+                   {"phase": "supportive", "drug": "ursodiol", "date": "2026-01-20"}]},
+        actor="t", reason="plan")
+    bundle, _ = _export(registry, tmp_path, "GL-1")
+    patient_url = next(e["fullUrl"] for e in bundle["entry"]
+                       if e["resource"].get("identifier", [{}])[0].get("system")
+                       == c.PATIENT_ID_SYSTEM)
+    mine = [o for o in _genotypes(bundle) if o["subject"]["reference"] == patient_url]
+    assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in mine] == [
+        "hla#3.58.0#HLA-A*01:01+HLA-A*02:01", "hla#3.58.0#HLA-B*08:01~HLA-C*07:01+HLA-B*07:02~HLA-C*07:02"]
+    assert [[g["valueCodeableConcept"]["coding"][0]["display"] for g in o["component"]]
+            for o in mine] == [["HLA-A"], ["HLA-B", "HLA-C"]]
+    meds = {(m["category"]["coding"][0]["code"], m["medicationCodeableConcept"]["text"]):
+            m["effectivePeriod"] for m in _resources(bundle, "MedicationStatement")}
+    assert meds == {("conditioning", "busulfan"): {"start": "2026-01-25", "end": "2026-01-27"},
+                    ("gvhd_prophylaxis", "ciclosporin"): {"start": "2026-01-23",
+                                                          "end": "2026-01-23"}}
+    assert all(m["status"] == "intended" for m in _resources(bundle, "MedicationStatement"))
+    target = Registry(other_db_url, reducer=reducer)
+    target.init(actor="t")
+    try:
+        read = load_bundle((tmp_path / "b.json").read_bytes())
+        import_into_registry(target, read, upn="GL-1", centre="local", actor="t", reason="r")
+        assert [a[1:] for a in _stored(target, "GL-1")] == [
+            b[1:] for b in _stored(registry, "GL-1")]
+        assert _stored(target, "GL-1")[0][5] == gl
+    finally:
+        target.close()
