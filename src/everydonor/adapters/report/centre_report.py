@@ -310,6 +310,8 @@ def compute_report(sections: Sequence[EndpointData], transplants: Sequence[Trans
                                            or (request.pooled and t.source == "pooled"))
                 and (request.donor_type is None or t.donor_type == request.donor_type)]
     endpoints = [endpoint_section(d, request, gray) for d in sections]
+    pooled_centres = sorted({t.centre for t in selected
+                             if getattr(t, "source", "local") == "pooled"})
     patients = set()
     for d in sections:
         keep = _selected(d, request)
@@ -317,9 +319,9 @@ def compute_report(sections: Sequence[EndpointData], transplants: Sequence[Trans
     return {"title": "Centre outcomes report", "request": request.describe(),
             "software": f"everydonor {__version__}", "notice": NOTICE,
             "data_as_of": data_as_of, "audit_head": audit_head,
-            "patients": len(patients), "activity": activity_table(selected),
-            "pooled_centres": sorted({t.centre for t in selected
-                                      if getattr(t, "source", "local") == "pooled"}),
+            "patients": len(patients), "activity": {**activity_table(selected),
+                                                    "pooled_centres": pooled_centres},
+            "pooled_centres": pooled_centres,
             "endpoints": endpoints, "skipped": list(skipped),
             "methods": dict(METHODS), "citations": list(CITATIONS),
             "gray_available": gray is not None}
@@ -395,8 +397,10 @@ def activity_svgs(activity: Mapping[str, Any], gettext: Callable[[str], str]
     panels: list[tuple[str, list[dict[str, Any]]]] = []
     if len(activity["centres"]) != 1:
         panels.append((gettext("All centres, pooled"), activity["pooled"]))
+    pooled = set(activity.get("pooled_centres") or ())
     for c in activity["centres"]:
-        panels.append((c, activity["per_centre"][c]))
+        panels.append((f"{c} ({gettext('pooled cohort')})" if c in pooled else c,
+                       activity["per_centre"][c]))
     for title, rows in panels:
         counts = {(r["year"], d): r["counts"][d] for r in rows for d in DONOR_TYPES}
         out.append((title, activity_plot(counts, DONOR_TYPES, labels,
