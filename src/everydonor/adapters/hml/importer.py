@@ -38,9 +38,8 @@ from everydonor.adapters.hml.reader import (
 )
 from everydonor.case import parse_case
 from everydonor.errors import EverydonorError, InputError
-from everydonor.hla.check import check_typing
-from everydonor.hla.designation import MacDictionary, parse_typing
-from everydonor.hla.glsc import format_glsc, parse_glsc, release_flag
+from everydonor.hla.designation import MacDictionary, expand, parse_typing
+from everydonor.hla.glsc import Glsc, format_glsc, parse_glsc, release_flag
 from everydonor.hla.glstring import parse_gl
 from everydonor.hla.reference import HlaReference
 
@@ -127,15 +126,17 @@ def read_message(path: str | Path, ref: HlaReference, macs: MacDictionary | None
                  max_bytes: int = DEFAULT_MAX_BYTES) -> HmlMessage:
     """Read the whole message (streaming) and judge each typing; raises on a refused file."""
     reading = HmlReading(str(path), max_bytes)
-    samples = tuple(ImportedSample(s, tuple(judge_typing(t, s.id, ref, macs)
+    memo: dict[str, str | None] = {}
+    samples = tuple(ImportedSample(s, tuple(judge_typing(t, s.id, ref, macs, memo)
                                             for t in s.typings))
                     for s in iter_samples(path, reading, max_bytes=max_bytes))
     return HmlMessage(reading, samples, ref.release)
 
 
-def judge_typing(t: HmlTyping, sample: str, ref: HlaReference,
-                 macs: MacDictionary | None) -> ImportedTyping:
-    """The typing's GL String Code, and whether its release is the loaded one (then validated)."""
+def judge_typing(t: HmlTyping, sample: str, ref: HlaReference, macs: MacDictionary | None,
+                 memo: dict[str, str | None] | None = None) -> ImportedTyping:
+    """The typing's GL String Code, and whether its release is the loaded one (then validated
+    name by name: ``memo`` keeps each name's verdict, None or the error, across typings)."""
     warnings = list(t.notes)
     namespace = _NAMESPACES.get(t.gene_family)
     if t.gl is None:
@@ -166,14 +167,11 @@ def judge_typing(t: HmlTyping, sample: str, ref: HlaReference,
         warnings.append(f"{t.gene_family} typing: kept as reported, not validated (only HLA "
                         "releases are loaded)")
         return ImportedTyping(t, code, version, "not validated", None, None, tuple(warnings))
-    parsed = parse_glsc(code)
+    parsed = Glsc(namespace, version, code.split("#", 2)[2])  # format_glsc has checked it
     if version == ref.release:
-        try:
-            check_typing(parsed.gl, ref, macs)
-        except EverydonorError as exc:
-            return ImportedTyping(t, code, version, "loaded release", False, str(exc),
-                                  tuple(warnings))
-        return ImportedTyping(t, code, version, "loaded release", True, None, tuple(warnings))
+        error = _validate(parsed.gl, ref, macs, {} if memo is None else memo)
+        return ImportedTyping(t, code, version, "loaded release", error is None, error,
+                              tuple(warnings))
     if release_flag(parsed, ref.release):
         what = (f"reported under IPD-IMGT/HLA {version}" if parsed.is_release else
                 f"written with the construction date {version} (release unknown)")
@@ -182,6 +180,25 @@ def judge_typing(t: HmlTyping, sample: str, ref: HlaReference,
                         "releases; load that release with --imgt DIR to validate it)")
     status = "another release" if parsed.is_release else "release unknown"
     return ImportedTyping(t, code, version, status, None, None, tuple(warnings))
+
+
+def _validate(gl: str, ref: HlaReference, macs: MacDictionary | None,
+              memo: dict[str, str | None]) -> str | None:
+    """The first name of ``gl`` that the release does not know (the error), or None."""
+    names = ([n.strip() for n in re.split(r"[/~+|^?]", gl)] if "?" in gl
+             else parse_gl(gl).tokens())
+    for name in names:
+        name = name.removeprefix("HLA-")
+        if name not in memo:
+            try:
+                expand(parse_typing(name), ref, macs)
+                memo[name] = None
+            except EverydonorError as exc:
+                located = exc.with_context(field="glstring")
+                memo[name] = f"{located} (in {gl})"
+        if memo[name] is not None:
+            return memo[name]
+    return None
 
 
 # -- writing -----------------------------------------------------------------------------------
