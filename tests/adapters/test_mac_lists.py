@@ -212,6 +212,12 @@ def test_every_answer_records_the_list_date_and_digest(tmp_path: Path, needed,
     code, out, _ = run(capsys, "--mac", str(path), "rank", "--example")
     assert code == 0
     recorded(json.loads(out)["provenance"]["mac_list"])
+    code, out, _ = run(capsys, "--mac", str(path), "rank", "--example", "--format", "text")
+    assert f"MAC list numer.v3.txt dated 2024-10-01 (header), sha256 {sha[:12]}" in out
+    html = tmp_path / "rank.html"
+    code, out, _ = run(capsys, "--mac", str(path), "rank", "--example", "--format", "html",
+                       "-o", str(html))
+    assert f"MAC list numer.v3.txt 2024-10-01 (header) sha256 {sha[:12]}" in html.read_text()
     store = tmp_path / "store"
     pat = wmda_patient(needed)
     donors = tmp_path / "donors.txt"

@@ -21,6 +21,14 @@ def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
                          subsequent_indent=indent + "  ") or [indent]
 
 
+def _mac_text(provenance: dict[str, Any]) -> str:
+    mac = provenance.get("mac_list")
+    if not isinstance(mac, dict):
+        return ""
+    return (f" · MAC list {mac.get('file')} dated {mac.get('date')} ({mac.get('date_from')}), "
+            f"sha256 {str(mac.get('sha256') or '')[:12]}")
+
+
 def render_ranking_text(doc: dict[str, Any], provenance: dict[str, Any]) -> str:
     rules = doc["rules"]
     patient = doc["patient"]
@@ -28,7 +36,8 @@ def render_ranking_text(doc: dict[str, Any], provenance: dict[str, Any]) -> str:
         f"everydonor rank — patient {patient['id']}"
         + (f" ({patient['name']})" if patient.get("name") else "")
         + f" — rule set {rules['name']} ({rules['version']}; {rules['guideline']})",
-        f"{provenance['software']} · {provenance['reference']}",
+        f"{provenance['software']} · {provenance['reference']}" + _mac_text(provenance),
+        *(f"warning: {w}" for w in (provenance.get("mac_list") or {}).get("warnings", [])),
         f"NOTICE: {doc['notice']}",
         "",
     ]
