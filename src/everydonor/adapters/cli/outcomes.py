@@ -216,6 +216,21 @@ def _fmt(x: float | None, digits: int = 4) -> str:
     return "NA" if x is None else f"{x:.{digits}f}"
 
 
+def cif_lines(document: dict[str, Any], subject: str) -> list[str]:
+    """The cumulative-incidence table of a ``cif`` answer, per group and cause."""
+    lines = [f"Cumulative incidence (Aalen-Johansen): {subject} ({document['variance']} "
+             "variance, log-log 95% CI)"]
+    for g in document["groups"]:
+        name = "all" if g["group"] is None else f"{document['group']} = {g['group']}"
+        lines.append(f"{name}: n {g['n']}")
+        for c in g["causes"]:
+            lines.append(f"  cause {c['cause']} ({c['events']} events)")
+            lines.append(f"    {'time':>10} {'cif':>8} {'se':>8} {'lower':>8} {'upper':>8}")
+            lines += [f"    {r['time']:>10g} {_fmt(r['cif']):>8} {_fmt(r['se']):>8} "
+                      f"{_fmt(r['lower']):>8} {_fmt(r['upper']):>8}" for r in c["at"]]
+    return lines
+
+
 def render_text(document: dict[str, Any]) -> str:
     lines = []
     if document["command"] == "km":
@@ -235,16 +250,7 @@ def render_text(document: dict[str, Any]) -> str:
             lines.append(f"log-rank: chi-square {lr['statistic']:.4f} on {lr['df']} df, p = {p_text}"
                          + (f" (stratified by {document['strata']})" if document["strata"] else ""))
     else:
-        lines.append(f"Cumulative incidence (Aalen-Johansen): time {document['time']!r}, event "
-                     f"{document['event']!r} ({document['variance']} variance, log-log 95% CI)")
-        for g in document["groups"]:
-            name = "all" if g["group"] is None else f"{document['group']} = {g['group']}"
-            lines.append(f"{name}: n {g['n']}")
-            for c in g["causes"]:
-                lines.append(f"  cause {c['cause']} ({c['events']} events)")
-                lines.append(f"    {'time':>10} {'cif':>8} {'se':>8} {'lower':>8} {'upper':>8}")
-                lines += [f"    {r['time']:>10g} {_fmt(r['cif']):>8} {_fmt(r['se']):>8} "
-                          f"{_fmt(r['lower']):>8} {_fmt(r['upper']):>8}" for r in c["at"]]
+        lines += cif_lines(document, f"time {document['time']!r}, event {document['event']!r}")
         lines += gray_lines(document)
     lines.append(f"everydonor {__version__}. {NOTICE}")
     return "\n".join(lines)

@@ -391,7 +391,7 @@ def _p_text(p: float | None) -> str:
 
 
 def render_pool_text(document: dict[str, Any]) -> str:
-    from everydonor.adapters.cli.outcomes import _fmt, render_text
+    from everydonor.adapters.cli.outcomes import cif_lines, render_text
 
     lines = [f"Pooled from {len(document['sources'])} centre(s), {document['n']} patients, "
              f"endpoint {document['endpoint']!r} ({document['time_unit']}): "
@@ -403,16 +403,7 @@ def render_pool_text(document: dict[str, Any]) -> str:
     if document["command"] == "km":
         return "\n".join(lines) + "\n" + render_text(document)
     if document["command"] == "cif":
-        lines.append(f"Cumulative incidence (Aalen-Johansen): endpoint {document['endpoint']!r} "
-                     f"({document['variance']} variance, log-log 95% CI)")
-        for g in document["groups"]:
-            name = "all" if g["group"] is None else f"{document['group']} = {g['group']}"
-            lines.append(f"{name}: n {g['n']}")
-            for c in g["causes"]:
-                lines.append(f"  cause {c['cause']} ({c['events']} events)")
-                lines.append(f"    {'time':>10} {'cif':>8} {'se':>8} {'lower':>8} {'upper':>8}")
-                lines += [f"    {r['time']:>10g} {_fmt(r['cif']):>8} {_fmt(r['se']):>8} "
-                          f"{_fmt(r['lower']):>8} {_fmt(r['upper']):>8}" for r in c["at"]]
+        lines += cif_lines(document, f"endpoint {document['endpoint']!r}")
         for r in document.get("gray", []):
             stat = "NA" if r["statistic"] is None else f"{r['statistic']:.4f}"
             lines.append(f"Gray's test, cause {r['cause']}: chi-square {stat} on {r['df']} df, "

@@ -69,6 +69,7 @@ from everydonor.adapters.registry.exports import (
     consent_exclusion,
     export_id,
     key_id,
+    new_output_path,
 )
 from everydonor.adapters.registry.models import Consent, Hct, Snapshot
 from everydonor.errors import EverydonorError, InputError
@@ -573,18 +574,6 @@ def _outcome(e: Mapping[str, Any], recipient_url: str) -> dict[str, Any]:
 
 # -- the command ---------------------------------------------------------------------------------
 
-def _target(path: str | Path) -> Path:
-    target = Path(path)
-    if target.exists() or target.is_symlink():
-        raise InputError(f"{str(target)!r} exists: a FHIR export is written to a new file "
-                         "(choose another path; earlier exports are never overwritten)",
-                         field="-o", value=str(target))
-    if not target.parent.is_dir():
-        raise InputError(f"no directory {str(target.parent)!r} to write the bundle in",
-                         field="-o", value=str(target))
-    return target
-
-
 def refusal(destination: str, consent: Consent | None) -> str | None:
     """Why the patient may not be submitted (None: consent allows it)."""
     return consent_exclusion("limited", destination, consent)
@@ -596,7 +585,8 @@ def export_fhir(registry: Any, upn: str, *, output: str | Path, actor: str, reas
     if destination not in DESTINATIONS:
         raise InputError(f"the destination is one of: {', '.join(DESTINATIONS)}",
                          field="--destination", value=destination)
-    target = _target(output)
+    target = new_output_path(output, written="a FHIR export is written to a new file",
+                             thing="the bundle")
     tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     renamed = False
     try:

@@ -525,14 +525,16 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def _target(path: str | Path) -> Path:
+def new_output_path(path: str | Path, *, written: str = "an export is written into a new "
+                    "directory", thing: str = "the export") -> Path:
+    """An output path that does not exist yet, in an existing directory (exports are never
+    overwritten)."""
     target = Path(path)
     if target.exists() or target.is_symlink():
-        raise InputError(f"{str(target)!r} exists: an export is written into a new directory "
-                         "(choose another path; earlier exports are never overwritten)",
-                         field="-o", value=str(target))
+        raise InputError(f"{str(target)!r} exists: {written} (choose another path; earlier "
+                         "exports are never overwritten)", field="-o", value=str(target))
     if not target.parent.is_dir():
-        raise InputError(f"no directory {str(target.parent)!r} to write the export in",
+        raise InputError(f"no directory {str(target.parent)!r} to write {thing} in",
                          field="-o", value=str(target))
     return target
 
@@ -558,7 +560,7 @@ def export(registry: Any, profile: str, *, destination: str = "local",
         raise InputError(f"source={cohort.source}: the pooled cohort is other centres' data, "
                          "imported for analysis here; it is never exported again (each centre "
                          "exports its own patients)", field="cohort.source", value=cohort.source)
-    target = _target(output)
+    target = new_output_path(output)
     tmp = target.parent / f".{target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
     renamed = False
     try:
