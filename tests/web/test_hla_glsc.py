@@ -48,6 +48,24 @@ def test_other_release_and_dated_codes_accepted_with_a_warning(
     assert status == 200 and "construction date (2024-02-29)" in text
 
 
+def test_other_release_warning_names_the_locus_and_is_translated(
+        client: tuple[TestClient, str]) -> None:
+    """In a locus box the warning names the locus; in Chinese it is worded in Chinese, still
+    naming the code and both releases (it is built from the code's parts, not the core's text)."""
+    c, token = client
+    code = "hla#3.25.0#HLA-A*01:01+HLA-A*02:01"
+    status, text = check(client, code, "A")
+    assert status == 200 and "HLA-A: " + code in text and "GL String Code" in text
+    r = c.get("/lang/zh", params={"next": "/patients"})
+    assert r.status_code == 303
+    r = c.post("/hla/check", data={"locus": "A", "value": code},
+               headers={"HX-Request": "true", "X-CSRF-Token": token})
+    text = html.unescape(r.text)
+    assert r.status_code == 200 and "警告" in text and "HLA-A: " + code in text
+    assert "报告时所用的 IPD-IMGT/HLA 版本为 3.25.0" in text and "现按 IPD-IMGT/HLA 3.58.0" in text
+    assert "was reported under" not in text and "gl string" not in text
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ("hla#3.58#HLA-A*02:01+HLA-A*11:01", "neither a release like 3.58.0"),
     ("HLA#3.58.0#HLA-A*02:01+HLA-A*11:01", "write it in lower case"),

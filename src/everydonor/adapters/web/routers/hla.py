@@ -110,8 +110,11 @@ def check_typing(reference: Any, locus: str | None, value: str) -> dict[str, Any
                     "parts": parts, "alleles": sum(p["alleles"] for p in parts)})
     if looks_like_glsc(text):  # well formed (parse_gl read it): kept with its version
         code = parse_glsc(text)
-        out["glsc"] = {"namespace": code.namespace, "version": code.version}
-        flag = release_flag(code, release)
+        # the fragment words the warning from these (translated); ``warnings`` is the core's
+        out["glsc"] = {"namespace": code.namespace, "version": code.version,
+                       "is_release": code.is_release, "locus": wanted,
+                       "other_release": code.version != release}
+        flag = release_flag(code, release, locus=wanted)
         if flag:
             out["warnings"] = [flag]
     return out
