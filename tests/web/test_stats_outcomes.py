@@ -124,3 +124,14 @@ def test_the_page_in_chinese(web: WebEnv) -> None:
     html = c.get("/stats/outcomes?endpoint=os").text
     for text in ("中心疗效报告", "总生存", "下载中心报告（PDF）", "供者类型"):
         assert text in html
+
+
+def test_pooled_asked_for_but_none_imported_is_said(web: WebEnv) -> None:
+    """Ticking 'Include the pooled cohort' on a registry with no imported export says so in the
+    report, instead of leaving the reader to guess whether the choice was applied."""
+    transplants(web)
+    c = web.login(STATISTICIAN)
+    html = c.get("/stats/outcomes?endpoint=os&pooled=1").text
+    assert "no pooled patient is in this cohort" in html
+    assert 'name="pooled" value="1" checked aria-describedby="pooled-help"' in html
+    assert "no pooled patient" not in c.get("/stats/outcomes?endpoint=os").text
