@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,11 +128,45 @@ def make_env(url: str) -> WebEnv:
     return env
 
 
+@dataclass(frozen=True)
+class _Template:
+    path: Path
+    totp: dict[str, str]
+    patients: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def _web_template(tmp_path_factory: pytest.TempPathFactory) -> _Template:
+    """The accounts (argon2 hashing is slow on purpose) and patients are built once; each test
+    gets its own copy of the file (SQLite), so tests stay independent."""
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("web-template")
+    mp.setenv("EVERYDONOR_PSEUDONYM_KEY", TEST_KEY)
+    mp.setenv("XDG_DATA_HOME", str(folder / "xdg-data"))
+    mp.setenv("XDG_CONFIG_HOME", str(folder / "xdg-config"))
+    mp.delenv("EVERYDONOR_DB", raising=False)
+    try:
+        env = make_env(f"sqlite:///{folder / 'web.sqlite'}")
+        env.registry.close()
+    finally:
+        mp.undo()
+    return _Template(folder / "web.sqlite", dict(env.totp), dict(env.patients))
+
+
 @pytest.fixture
-def web(tmp_path: Path) -> Iterator[WebEnv]:
+def web(tmp_path: Path, _web_template: _Template) -> Iterator[WebEnv]:
     """The app on a fresh SQLite registry with accounts of every role in two centres and three
     example patients (A-001, A-002 of PKUPH; B-001 of OTHER)."""
-    env = make_env(f"sqlite:///{tmp_path / 'web.sqlite'}")
+    target = tmp_path / "web.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(_web_template.path) + suffix)
+        if source.exists():
+            shutil.copyfile(source, str(target) + suffix)
+    url = f"sqlite:///{target}"
+    reg = Registry(url)
+    clock = Clock()
+    env = WebEnv(create_app(WebSettings(db=url, clock=clock)), reg, Accounts(reg), clock,
+                 totp=dict(_web_template.totp), patients=dict(_web_template.patients))
     yield env
     env.registry.close()
 
