@@ -142,6 +142,31 @@ def _provenance(method: dict[str, Any]) -> dict[str, Any]:
     return {"software": f"everydonor {__version__}", "method": method, "notice": NOTICE}
 
 
+def km_group(label: str | None, km: Any, at: list[float] | None) -> dict[str, Any]:
+    """One group of a ``km`` answer: the estimate at ``at``, or at every event time."""
+    times = at if at is not None else km.time[km.n_event > 0].tolist()
+    values = km.at(times)
+    return {"group": label, "n": km.n, "events": km.events, "median": km.median,
+            "at": [{"time": float(values["time"][i]), "survival": _num(values["survival"][i]),
+                    "se": _num(values["se"][i]), "lower": _num(values["lower"][i]),
+                    "upper": _num(values["upper"][i])} for i in range(len(times))]}
+
+
+def cif_group(label: str | None, r: Any, cause: int | None,
+              at: list[float] | None) -> dict[str, Any]:
+    """One group of a ``cif`` answer: each cause (or only ``cause``) at ``at``, or at each of
+    its event times."""
+    causes = []
+    for k in r.causes if cause is None else (cause,):
+        times = at if at is not None else r.time[r.n_event[:, k] > 0].tolist()
+        values = r.at(k, times)
+        causes.append({"cause": k, "events": int(r.n_event[:, k].sum()), "at": [
+            {"time": float(values["time"][i]), "cif": _num(values["cif"][i]),
+             "se": _num(values["se"][i]), "lower": _num(values["lower"][i]),
+             "upper": _num(values["upper"][i])} for i in range(len(times))]})
+    return {"group": label, "n": r.n, "causes": causes}
+
+
 def km_document(args: argparse.Namespace, cols: Columns) -> dict[str, Any]:
     import numpy as np
 
@@ -153,13 +178,7 @@ def km_document(args: argparse.Namespace, cols: Columns) -> dict[str, Any]:
     groups = []
     for label, idx in _split(cols):
         km = kaplan_meier(time[idx], event[idx])
-        times = at if at is not None else km.time[km.n_event > 0].tolist()
-        values = km.at(times)
-        groups.append({
-            "group": label, "n": km.n, "events": km.events, "median": km.median,
-            "at": [{"time": float(values["time"][i]), "survival": _num(values["survival"][i]),
-                    "se": _num(values["se"][i]), "lower": _num(values["lower"][i]),
-                    "upper": _num(values["upper"][i])} for i in range(len(times))]})
+        groups.append(km_group(label, km, at))
     document: dict[str, Any] = {"command": "km", "data": args.data, "time": args.time,
                                 "event": args.event, "group": args.group, "strata": args.strata,
                                 "groups": groups}
@@ -191,15 +210,7 @@ def cif_document(args: argparse.Namespace, cols: Columns) -> dict[str, Any]:
     groups = []
     for label, idx in _split(cols):
         r = aalen_johansen(time[idx], event[idx], variance=variance, n_causes=n_causes)
-        causes = []
-        for cause in r.causes if args.cause is None else (args.cause,):
-            times = at if at is not None else r.time[r.n_event[:, cause] > 0].tolist()
-            values = r.at(cause, times)
-            causes.append({"cause": cause, "events": int(r.n_event[:, cause].sum()), "at": [
-                {"time": float(values["time"][i]), "cif": _num(values["cif"][i]),
-                 "se": _num(values["se"][i]), "lower": _num(values["lower"][i]),
-                 "upper": _num(values["upper"][i])} for i in range(len(times))]})
-        groups.append({"group": label, "n": r.n, "causes": causes})
+        groups.append(cif_group(label, r, args.cause, at))
     method = dict(CIF_METHOD)
     method["variance"] = CIF_METHOD["variance"][variance]  # type: ignore[index]
     document: dict[str, Any] = {"command": "cif", "data": args.data, "time": args.time,

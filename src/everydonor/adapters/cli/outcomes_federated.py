@@ -298,6 +298,8 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
         KM_METHOD,
         LOGRANK_METHOD,
         _provenance,
+        cif_group,
+        km_group,
         parse_at,
     )
     from everydonor.outcomes.federated import (
@@ -336,13 +338,7 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
     groups: list[dict[str, Any]] = []
     if estimate == "km":
         for label, km in pooled_kaplan_meier(centres):
-            times = at if at is not None else km.time[km.n_event > 0].tolist()
-            values = km.at(times)
-            groups.append({
-                "group": label, "n": km.n, "events": km.events, "median": km.median,
-                "at": [{"time": float(values["time"][i]), "survival": _num(values["survival"][i]),
-                        "se": _num(values["se"][i]), "lower": _num(values["lower"][i]),
-                        "upper": _num(values["upper"][i])} for i in range(len(times))]})
+            groups.append(km_group(label, km, at))
         document["groups"] = groups
         method.update(KM_METHOD)
     elif estimate == "cif":
@@ -352,15 +348,7 @@ def pool_document(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError(f"--cause {args.cause}: the shares have causes 1…{n_causes}",
                              field="--cause", value=str(args.cause))
         for label, r in pooled_aalen_johansen(centres, variance=variance):
-            causes: list[dict[str, Any]] = []
-            for cause in r.causes if args.cause is None else (args.cause,):
-                times = at if at is not None else r.time[r.n_event[:, cause] > 0].tolist()
-                values = r.at(cause, times)
-                causes.append({"cause": cause, "events": int(r.n_event[:, cause].sum()), "at": [
-                    {"time": float(values["time"][i]), "cif": _num(values["cif"][i]),
-                     "se": _num(values["se"][i]), "lower": _num(values["lower"][i]),
-                     "upper": _num(values["upper"][i])} for i in range(len(times))]})
-            groups.append({"group": label, "n": r.n, "causes": causes})
+            groups.append(cif_group(label, r, args.cause, at))
         document["variance"] = variance
         document["groups"] = groups
         method.update(CIF_METHOD)
